@@ -1,1 +1,124 @@
 /* SPDX-License-Identifier: MIT */
+/* `n2pctl address` and `n2pctl keygen`. */
+#include <errno.h>
+#include <getopt.h>
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+#include "common.h"
+#include "log.h"
+#include "wire.h"
+
+static char *arg_key_file;
+static char *arg_listen;
+
+static int parse_argv(int argc, char **argv, bool with_listen, const char *usage) {
+        static const struct option options[] = {
+                { "help",            no_argument,       NULL, 'h' },
+                { "secret-key-file", required_argument, NULL, 'k' },
+                { "listen",          required_argument, NULL, 'l' },
+                {}
+        };
+        int c;
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("%s", usage);
+                        return 0;
+                case 'k':
+                        arg_key_file = optarg;
+                        break;
+                case 'l':
+                        if (!with_listen)
+                                goto bad;
+                        arg_listen = optarg;
+                        break;
+                default:
+                bad:
+                        fprintf(stderr, "%s", usage);
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "%s: unexpected argument '%s'\n", n2p_program, argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+int n2p_address_main(int argc, char **argv) {
+        static const char usage[] =
+                "Usage: n2pctl address [--secret-key-file FILE] [--listen ADDR:PORT]\n\n"
+                "Print the node's short and long addresses.\n\n"
+                "  -h --help                 show this help\n"
+                "     --secret-key-file FILE the node's key (created if missing)\n"
+                "     --listen ADDR:PORT     the server's UDP endpoint (default 0.0.0.0:7787)\n";
+        struct sockaddr_storage listen, eps[N2P_ADDR_MAX_ENDPOINTS];
+        n2p_addr a = { .is_long = true };
+        char err[128];
+        n2p_key key;
+        size_t n;
+        int r;
+
+        r = parse_argv(argc, argv, true, usage);
+        if (r <= 0)
+                return r;
+        r = n2p_endpoint_parse(arg_listen ?: "0.0.0.0", N2P_DEFAULT_PORT, &listen, err, sizeof err);
+        if (r < 0)
+                return n2p_log_error("invalid --listen '%s': %s", arg_listen, err);
+        r = n2p_identity(arg_key_file, false, &key);
+        if (r < 0)
+                return r;
+        memcpy(a.key, key.ed_public, 32);
+        n2p_key_wipe(&key);
+
+        r = n2p_local_endpoints(&listen, eps, N2P_ADDR_MAX_ENDPOINTS, &n);
+        if (r < 0)
+                return n2p_log_error_errno(r, "cannot list local addresses: %m");
+        memcpy(a.endpoints, eps, n * sizeof eps[0]);
+        a.n_endpoints = n;
+
+        g_autofree char *s = n2p_addr_format_short(a.key);
+        g_autofree char *l = n2p_addr_format_long(&a);
+        printf("short address: %s\nlong address: %s\n", s, l);
+        return 0;
+}
+
+int n2p_keygen_main(int argc, char **argv) {
+        static const char usage[] =
+                "Usage: n2pctl keygen [--secret-key-file FILE]\n\n"
+                "Create a new secret key (never overwrites one) and print its short address.\n\n"
+                "  -h --help                 show this help\n"
+                "     --secret-key-file FILE where to write it (default: the node's key file)\n";
+        g_autofree char *def = NULL;
+        const char *path;
+        n2p_key key;
+        int r;
+
+        r = parse_argv(argc, argv, false, usage);
+        if (r <= 0)
+                return r;
+        path = arg_key_file;
+        if (!path) {
+                path = def = n2p_key_default_path();
+                if (!path)
+                        return n2p_log_error("no default key location: use --secret-key-file");
+        }
+        n2p_key_generate(&key);
+        r = n2p_key_save(path, &key);
+        if (r == -EEXIST) {
+                n2p_key_wipe(&key);
+                return n2p_log_error("%s already exists; refusing to overwrite a secret key", path);
+        }
+        if (r < 0) {
+                n2p_key_wipe(&key);
+                return n2p_log_error_errno(r, "cannot write %s: %m", path);
+        }
+        g_autofree char *s = n2p_addr_format_short(key.ed_public);
+        n2p_key_wipe(&key);
+        fprintf(stderr, "%s: wrote %s\n", n2p_program, path);
+        printf("%s\n", s);
+        return 0;
+}

@@ -1,1 +1,568 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The server role (`n2pd`, `n2pctl server`, `n2p server`): owns the UDP
+ * signalling socket and the node's key, answers handshakes, and runs one worker
+ * process per peer session (worker.c) that does ICE, the streams and the relays
+ * to nix-daemon.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "addr.h"
+#include "common.h"
+#include "log.h"
+#include "signalling.h"
+#include "util.h"
+#include "worker.h"
+
+static char *arg_key_file;
+static bool arg_one_time_key;
+static unsigned arg_timeout;
+static char *arg_listen;
+static char *arg_nix_socket = "/nix/var/nix/daemon-socket/socket";
+static char *arg_stun;
+
+typedef struct Server Server;
+
+typedef struct Session {
+        Server *server;
+        uint32_t index;                   /* ours, the RESP's sender */
+        uint32_t peer_index;
+        struct sockaddr_storage peer;
+        socklen_t peer_len;
+        uint8_t init_hash[32];            /* recognises a retransmitted INIT */
+        uint8_t client_ed[32];
+        char *client;                     /* the client's short address, for logs */
+        n2p_handshake hs;                 /* until the answer is sent */
+        bool answered;
+        uint8_t resp[N2P_PKT_MAX];
+        size_t resp_len;
+        GSubprocess *proc;
+        int ctl_fd;
+        guint ctl_watch;
+        guint answer_timer;
+} Session;
+
+struct Server {
+        GMainLoop *loop;
+        n2p_key key;
+        int udp_fd;
+        guint udp_watch;
+        GHashTable *sessions;             /* index -> Session */
+        GHashTable *last_init;            /* client X25519 key (hex) -> TAI64N of its newest INIT */
+        unsigned n_pending;
+        guint idle_timer;
+        guint reject_tokens;              /* REJECTs we may still send this second */
+        gint64 reject_second;
+        char *local_address;              /* the --listen IP, when not a wildcard */
+};
+
+static void session_free(Session *s) {
+        if (!s)
+                return;
+        if (s->ctl_watch)
+                g_source_remove(s->ctl_watch);
+        if (s->answer_timer)
+                g_source_remove(s->answer_timer);
+        if (s->ctl_fd >= 0)
+                close(s->ctl_fd);
+        if (!s->answered && s->server)
+                s->server->n_pending--;
+        n2p_noise_wipe(&s->hs);
+        g_clear_object(&s->proc);
+        g_free(s->client);
+        g_free(s);
+}
+
+static void update_status(Server *srv);
+
+static gboolean on_idle_timeout(gpointer userdata) {
+        Server *srv = userdata;
+        srv->idle_timer = 0;
+        n2p_log_info("no session for %u s, exiting (--timeout)", arg_timeout);
+        g_main_loop_quit(srv->loop);
+        return G_SOURCE_REMOVE;
+}
+
+static void update_status(Server *srv) {
+        unsigned n = g_hash_table_size(srv->sessions);
+        sd_notifyf(false, "STATUS=%u session%s", n, n == 1 ? "" : "s");
+        if (n > 0 && srv->idle_timer) {
+                g_source_remove(srv->idle_timer);
+                srv->idle_timer = 0;
+        } else if (n == 0 && arg_timeout > 0 && !srv->idle_timer)
+                srv->idle_timer = g_timeout_add_seconds(arg_timeout, on_idle_timeout, srv);
+}
+
+static void session_end(Session *s) {
+        Server *srv = s->server;
+        g_hash_table_remove(srv->sessions, GUINT_TO_POINTER(s->index));
+        update_status(srv);
+}
+
+static void send_to_peer(Session *s, const uint8_t *buf, size_t len) {
+        if (sendto(s->server->udp_fd, buf, len, MSG_DONTWAIT, (struct sockaddr *) &s->peer, s->peer_len) < 0)
+                n2p_log_debug("sending to %s failed, ignoring: %m", s->client);
+}
+
+/* The answer (or a refusal) goes out; then the worker gets the session keys. */
+static int answer(Session *s, uint8_t status, const n2p_ice_desc *desc) {
+        n2p_cipher tx, rx;
+        uint8_t msg[1 + 64];
+        int r;
+
+        r = n2p_signal_make_resp(&s->hs, s->index, s->peer_index, status, desc,
+                                 s->resp, sizeof s->resp, &s->resp_len);
+        if (r < 0)
+                return n2p_log_error_errno(r, "cannot build the answer for %s: %m", s->client);
+        s->answered = true;
+        s->server->n_pending--;
+        if (s->answer_timer) {
+                g_source_remove(s->answer_timer);
+                s->answer_timer = 0;
+        }
+        send_to_peer(s, s->resp, s->resp_len);
+        if (status != N2P_REFUSE_OK) {
+                n2p_noise_wipe(&s->hs);
+                return 0;
+        }
+
+        r = n2p_noise_split(&s->hs, &tx, &rx);
+        if (r < 0)
+                return n2p_log_error_errno(r, "handshake with %s did not complete: %m", s->client);
+        msg[0] = N2P_CTL_KEYS;
+        memcpy(msg + 1, tx.k, 32);
+        memcpy(msg + 33, rx.k, 32);
+        n2p_cipher_wipe(&tx);
+        n2p_cipher_wipe(&rx);
+        ssize_t n = send(s->ctl_fd, msg, sizeof msg, MSG_NOSIGNAL);
+        sodium_memzero(msg, sizeof msg);
+        if (n != (ssize_t) sizeof msg)
+                return n2p_log_error_errno(-errno, "cannot hand the session keys to the worker: %m");
+        return 0;
+}
+
+static gboolean on_ctl(int fd, GIOCondition cond, gpointer userdata) {
+        Session *s = userdata;
+        uint8_t buf[N2P_CTL_MAX + 1];
+        n2p_ice_desc desc;
+
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return G_SOURCE_CONTINUE;
+        if (n <= 0) {
+                /* The worker is gone; its exit is reported by on_worker_exit. */
+                s->ctl_watch = 0;
+                if (!s->answered)
+                        (void) answer(s, N2P_REFUSE_INTERNAL, NULL);
+                return G_SOURCE_REMOVE;
+        }
+        if (s->answered)
+                return G_SOURCE_CONTINUE;   /* nothing else is expected from a worker */
+        if (buf[0] == N2P_CTL_ANSWER && n2p_ice_desc_decode(buf + 1, (size_t) n - 1, &desc) == 0) {
+                if (answer(s, N2P_REFUSE_OK, &desc) < 0 && s->proc)
+                        g_subprocess_force_exit(s->proc);
+                return G_SOURCE_CONTINUE;
+        }
+        n2p_log_warning("worker for %s could not start the session", s->client);
+        (void) answer(s, N2P_REFUSE_INTERNAL, NULL);
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_answer_timeout(gpointer userdata) {
+        Session *s = userdata;
+        s->answer_timer = 0;
+        n2p_log_warning("worker for %s did not answer in time", s->client);
+        (void) answer(s, N2P_REFUSE_INTERNAL, NULL);
+        if (s->proc)
+                g_subprocess_force_exit(s->proc);
+        return G_SOURCE_REMOVE;
+}
+
+static void on_worker_exit(GObject *source, GAsyncResult *res, gpointer userdata) {
+        Session *s = userdata;
+        GSubprocess *p = G_SUBPROCESS(source);
+        g_autoptr(GError) error = NULL;
+
+        (void) g_subprocess_wait_finish(p, res, &error);
+        if (g_subprocess_get_if_signaled(p))
+                n2p_log_warning("session with %s: worker killed by signal %d", s->client,
+                                g_subprocess_get_term_sig(p));
+        else if (g_subprocess_get_if_exited(p) && g_subprocess_get_exit_status(p) != 0)
+                n2p_log_info("session with %s ended with an error", s->client);
+        else
+                n2p_log_info("session with %s ended", s->client);
+        session_end(s);
+}
+
+static int spawn_worker(Session *s) {
+        g_autoptr(GSubprocessLauncher) l = NULL;
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_autoptr(GError) error = NULL;
+        int sv[2];
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        g_ptr_array_add(argv, (char *) n2p_self_exe());
+        g_ptr_array_add(argv, "__worker");
+        g_ptr_array_add(argv, "--nix-daemon-socket");
+        g_ptr_array_add(argv, arg_nix_socket);
+        if (arg_stun) {
+                g_ptr_array_add(argv, "--stun");
+                g_ptr_array_add(argv, arg_stun);
+        }
+        if (s->server->local_address) {
+                g_ptr_array_add(argv, "--local-address");
+                g_ptr_array_add(argv, s->server->local_address);
+        }
+        g_ptr_array_add(argv, "--peer");
+        g_ptr_array_add(argv, s->client);
+        g_ptr_array_add(argv, NULL);
+
+        l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+        g_subprocess_launcher_take_fd(l, sv[1], N2P_CTL_FD);
+        s->proc = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        if (!s->proc) {
+                close(sv[0]);
+                return n2p_log_error("cannot start a worker: %s", error->message);
+        }
+        s->ctl_fd = sv[0];
+        s->ctl_watch = g_unix_fd_add(s->ctl_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_ctl, s);
+        s->answer_timer = g_timeout_add(N2P_ICE_TIMEOUT_MS, on_answer_timeout, s);
+        g_subprocess_wait_async(s->proc, NULL, on_worker_exit, s);
+        return 0;
+}
+
+/* An INIT that authenticated: replay check, limits, then a worker. */
+static void handle_init(Server *srv, const uint8_t *pkt, size_t len,
+                        const struct sockaddr_storage *from, socklen_t from_len) {
+        uint8_t hash[32], msg[N2P_CTL_MAX];
+        n2p_init_info info;
+        GHashTableIter it;
+        gpointer v;
+        size_t dlen;
+        int r;
+
+        /* A retransmission of an INIT we already answered gets the same answer again. */
+        crypto_generichash(hash, sizeof hash, pkt, len, NULL, 0);
+        g_hash_table_iter_init(&it, srv->sessions);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                Session *o = v;
+                if (sodium_memcmp(o->init_hash, hash, sizeof hash) == 0) {
+                        if (o->answered && o->resp_len > 0)
+                                send_to_peer(o, o->resp, o->resp_len);
+                        return;
+                }
+        }
+
+        Session *s = g_new0(Session, 1);
+        s->ctl_fd = -1;
+        r = n2p_signal_read_init(&srv->key, pkt, len, &s->hs, &info);
+        if (r < 0) {
+                uint8_t rej[N2P_PKT_REJECT_SIZE];
+                gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+                g_free(s);
+                if (r != -EBADMSG || len < N2P_PKT_INIT_HEADER)
+                        return;
+                /* Tell a client that dialled the wrong key, at a bounded rate and never
+                 * with more bytes than it sent. */
+                if (now != srv->reject_second) {
+                        srv->reject_second = now;
+                        srv->reject_tokens = 10;
+                }
+                if (srv->reject_tokens == 0)
+                        return;
+                srv->reject_tokens--;
+                n2p_signal_make_reject(n2p_get_be32(pkt + 4), N2P_REFUSE_UNDECRYPTABLE, rej);
+                (void) sendto(srv->udp_fd, rej, sizeof rej, MSG_DONTWAIT, (const struct sockaddr *) from, from_len);
+                return;
+        }
+
+        /* Replay protection: every INIT carries a TAI64N timestamp, which must grow. */
+        g_autofree char *xhex = g_malloc(65);
+        sodium_bin2hex(xhex, 65, info.client_x, 32);
+        GBytes *last = g_hash_table_lookup(srv->last_init, xhex);
+        if (last && memcmp(info.tai64n, g_bytes_get_data(last, NULL), N2P_TAI64N_SIZE) <= 0) {
+                n2p_log_debug("replayed or stale handshake from %s, dropped", xhex);
+                n2p_noise_wipe(&s->hs);
+                g_free(s);
+                return;
+        }
+        g_hash_table_replace(srv->last_init, g_steal_pointer(&xhex), g_bytes_new(info.tai64n, N2P_TAI64N_SIZE));
+
+        s->server = srv;
+        do
+                s->index = randombytes_random();
+        while (s->index == 0 || g_hash_table_contains(srv->sessions, GUINT_TO_POINTER(s->index)));
+        s->peer_index = info.sender;
+        memcpy(&s->peer, from, from_len);
+        s->peer_len = from_len;
+        memcpy(s->init_hash, hash, sizeof hash);
+        memcpy(s->client_ed, info.client_ed, 32);
+        s->client = n2p_addr_format_short(info.client_ed);
+        srv->n_pending++;
+        g_hash_table_insert(srv->sessions, GUINT_TO_POINTER(s->index), s);
+        update_status(srv);
+
+        char from_text[80];
+        n2p_log_info("handshake from %s at %s", s->client, n2p_endpoint_format(from, from_text, sizeof from_text));
+
+        if (g_hash_table_size(srv->sessions) > N2P_MAX_SESSIONS || srv->n_pending > N2P_MAX_PENDING_HANDSHAKES) {
+                n2p_log_warning("refusing %s: session limit reached", s->client);
+                (void) answer(s, N2P_REFUSE_BUSY, NULL);
+                session_end(s);
+                return;
+        }
+        if (spawn_worker(s) < 0) {
+                (void) answer(s, N2P_REFUSE_INTERNAL, NULL);
+                session_end(s);
+                return;
+        }
+        msg[0] = N2P_CTL_INIT;
+        memcpy(msg + 1, info.client_ed, 32);
+        r = n2p_ice_desc_encode(&info.offer, msg + 33, sizeof msg - 33, &dlen);
+        if (r < 0 || send(s->ctl_fd, msg, 33 + dlen, MSG_NOSIGNAL) < 0) {
+                n2p_log_warning("cannot hand the offer of %s to its worker", s->client);
+                g_subprocess_force_exit(s->proc);
+        }
+}
+
+static gboolean on_udp(int fd, GIOCondition cond, gpointer userdata) {
+        Server *srv = userdata;
+        uint8_t pkt[N2P_PKT_MAX + 1];
+
+        /* Bounded: at most this many datagrams per wakeup, so timers still run. */
+        for (unsigned i = 0; i < 64; i++) {
+                struct sockaddr_storage from;
+                socklen_t from_len = sizeof from;
+                ssize_t n = recvfrom(fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *) &from, &from_len);
+                if (n < 0) {
+                        if (errno != EAGAIN && errno != EINTR)
+                                n2p_log_warning("receiving on the signalling socket failed, ignoring: %m");
+                        break;
+                }
+                if (n > N2P_PKT_MAX || n2p_signal_type(pkt, (size_t) n) != N2P_PKT_INIT)
+                        continue;
+                handle_init(srv, pkt, (size_t) n, &from, from_len);
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_quit_signal(gpointer userdata) {
+        Server *srv = userdata;
+        n2p_log_info("stopping");
+        g_main_loop_quit(srv->loop);
+        return G_SOURCE_CONTINUE;
+}
+
+static int open_socket(Server *srv, struct sockaddr_storage *ret_bound) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+        char err[128];
+        int n, r;
+
+        n = sd_listen_fds(true);
+        if (n < 0)
+                return n2p_log_error_errno(n, "socket activation failed: %m");
+        if (n > 1)
+                return n2p_log_error("expected one socket from the service manager, got %d", n);
+        if (n == 1) {
+                if (sd_is_socket(SD_LISTEN_FDS_START, AF_UNSPEC, SOCK_DGRAM, -1) <= 0)
+                        return n2p_log_error("the socket passed by the service manager is not a datagram socket");
+                srv->udp_fd = SD_LISTEN_FDS_START;
+        } else {
+                r = n2p_endpoint_parse(arg_listen ?: "0.0.0.0", N2P_DEFAULT_PORT, &sa, err, sizeof err);
+                if (r < 0)
+                        return n2p_log_error("invalid --listen '%s': %s", arg_listen, err);
+                _cleanup_close_ int fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (fd < 0)
+                        return n2p_log_error_errno(-errno, "cannot create the UDP socket: %m");
+                if (bind(fd, (struct sockaddr *) &sa,
+                         sa.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0) {
+                        char t[80];
+                        return n2p_log_error_errno(-errno, "cannot listen on %s: %m",
+                                                   n2p_endpoint_format(&sa, t, sizeof t));
+                }
+                srv->udp_fd = n2p_take_fd(&fd);
+        }
+        if (getsockname(srv->udp_fd, (struct sockaddr *) &sa, &len) < 0)
+                return n2p_log_error_errno(-errno, "getsockname: %m");
+        *ret_bound = sa;
+        return 0;
+}
+
+static int parse_argv(int argc, char **argv) {
+        enum { ARG_KEY = 0x100, ARG_ONE_TIME, ARG_TIMEOUT, ARG_LISTEN, ARG_NIX, ARG_STUN, ARG_VERSION };
+        static const struct option options[] = {
+                { "help",              no_argument,       NULL, 'h' },
+                { "version",           no_argument,       NULL, ARG_VERSION },
+                { "verbose",           no_argument,       NULL, 'v' },
+                { "secret-key-file",   required_argument, NULL, ARG_KEY },
+                { "one-time-key",      no_argument,       NULL, ARG_ONE_TIME },
+                { "timeout",           required_argument, NULL, ARG_TIMEOUT },
+                { "listen",            required_argument, NULL, ARG_LISTEN },
+                { "nix-daemon-socket", required_argument, NULL, ARG_NIX },
+                { "stun",              required_argument, NULL, ARG_STUN },
+                {}
+        };
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("Usage: %s%s [OPTIONS...]\n\n"
+                               "Share this node's nix-daemon with peers: answer their handshakes on a UDP\n"
+                               "port and relay each of their Nix connections to the local nix-daemon.\n\n"
+                               "  -h --help                    show this help\n"
+                               "     --version                 show the version\n"
+                               "  -v --verbose                 log debugging information\n"
+                               "     --secret-key-file FILE    the node's Ed25519 key (32-byte seed, mode 0600;\n"
+                               "                               created if missing; default\n"
+                               "                               $STATE_DIRECTORY/secret.key or\n"
+                               "                               $XDG_STATE_HOME/n2p/secret.key)\n"
+                               "     --one-time-key            use a random key and store nothing\n"
+                               "     --timeout SECS            exit after SECS without a session (0: never)\n"
+                               "     --listen ADDR:PORT        UDP endpoint for handshakes (default 0.0.0.0:%d)\n"
+                               "     --nix-daemon-socket PATH  default /nix/var/nix/daemon-socket/socket\n"
+                               "     --stun HOST:PORT          STUN server for server-reflexive candidates\n",
+                               n2p_program, strcmp(n2p_program, "n2pd") == 0 ? "" : " server", N2P_DEFAULT_PORT);
+                        return 0;
+                case ARG_VERSION:
+                        puts("n2pd " N2P_VERSION);
+                        return 0;
+                case 'v':
+                        n2p_log_set_debug(1);
+                        break;
+                case ARG_KEY:
+                        arg_key_file = optarg;
+                        break;
+                case ARG_ONE_TIME:
+                        arg_one_time_key = true;
+                        break;
+                case ARG_TIMEOUT:
+                        if (n2p_parse_seconds(optarg, &arg_timeout) < 0)
+                                return n2p_log_error("invalid --timeout '%s': expected seconds", optarg);
+                        break;
+                case ARG_LISTEN:
+                        arg_listen = optarg;
+                        break;
+                case ARG_NIX:
+                        arg_nix_socket = optarg;
+                        break;
+                case ARG_STUN: {
+                        g_autofree char *h = NULL;
+                        unsigned p;
+                        if (n2p_parse_stun(optarg, &h, &p) < 0)
+                                return -EINVAL;
+                        arg_stun = optarg;
+                        break;
+                }
+                default:
+                        fprintf(stderr, "Try '%s --help'.\n", n2p_program);
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                n2p_log_error("unexpected argument '%s'", argv[optind]);
+                return -EINVAL;
+        }
+        if (arg_one_time_key && arg_key_file)
+                return n2p_log_error("--one-time-key and --secret-key-file exclude each other");
+        return 1;
+}
+
+int n2p_server_main(int argc, char **argv) {
+        struct sockaddr_storage bound, eps[N2P_ADDR_MAX_ENDPOINTS];
+        Server srv = { .udp_fd = -1 };
+        n2p_addr a = { .is_long = true };
+        struct stat st;
+        size_t n_eps;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+
+        /* Fail now rather than on the first peer's first connection. */
+        if (stat(arg_nix_socket, &st) < 0)
+                return n2p_log_error_errno(-errno, "nix-daemon socket %s: %m (is nix-daemon running? "
+                                           "see --nix-daemon-socket)", arg_nix_socket);
+        if (!S_ISSOCK(st.st_mode))
+                return n2p_log_error("nix-daemon socket %s is not a socket", arg_nix_socket);
+
+        r = n2p_identity(arg_key_file, arg_one_time_key, &srv.key);
+        if (r < 0)
+                return r;
+        r = open_socket(&srv, &bound);
+        if (r < 0)
+                goto out;
+
+        if (bound.ss_family == AF_INET && ((struct sockaddr_in *) &bound)->sin_addr.s_addr != htonl(INADDR_ANY)) {
+                char ip[INET_ADDRSTRLEN];
+                srv.local_address = g_strdup(inet_ntop(AF_INET, &((struct sockaddr_in *) &bound)->sin_addr, ip, sizeof ip));
+        } else if (bound.ss_family == AF_INET6 &&
+                   !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *) &bound)->sin6_addr)) {
+                char ip[INET6_ADDRSTRLEN];
+                srv.local_address = g_strdup(inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &bound)->sin6_addr, ip, sizeof ip));
+        }
+
+        r = n2p_local_endpoints(&bound, eps, N2P_ADDR_MAX_ENDPOINTS, &n_eps);
+        if (r < 0) {
+                n2p_log_error_errno(r, "cannot list local addresses: %m");
+                goto out;
+        }
+        memcpy(a.key, srv.key.ed_public, 32);
+        memcpy(a.endpoints, eps, n_eps * sizeof eps[0]);
+        a.n_endpoints = n_eps;
+        {
+                g_autofree char *s = n2p_addr_format_short(a.key);
+                g_autofree char *l = n2p_addr_format_long(&a);
+                n2p_log_addresses(s, l);
+        }
+
+        srv.loop = g_main_loop_new(NULL, false);
+        srv.sessions = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) session_free);
+        srv.last_init = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+        srv.udp_watch = g_unix_fd_add(srv.udp_fd, G_IO_IN, on_udp, &srv);
+        g_unix_signal_add(SIGTERM, on_quit_signal, &srv);
+        g_unix_signal_add(SIGINT, on_quit_signal, &srv);
+        signal(SIGPIPE, SIG_IGN);
+        update_status(&srv);
+        sd_notify(false, "READY=1");
+
+        g_main_loop_run(srv.loop);
+
+        sd_notify(false, "STOPPING=1");
+        /* Workers end with their control socket; make sure of it. */
+        GHashTableIter it;
+        gpointer v;
+        g_hash_table_iter_init(&it, srv.sessions);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                if (((Session *) v)->proc)
+                        g_subprocess_send_signal(((Session *) v)->proc, SIGTERM);
+        r = 0;
+out:
+        if (srv.sessions)
+                g_hash_table_destroy(srv.sessions);
+        if (srv.last_init)
+                g_hash_table_destroy(srv.last_init);
+        if (srv.udp_watch)
+                g_source_remove(srv.udp_watch);
+        if (srv.udp_fd >= 0)
+                close(srv.udp_fd);
+        if (srv.loop)
+                g_main_loop_unref(srv.loop);
+        g_free(srv.local_address);
+        n2p_key_wipe(&srv.key);
+        return r;
+}

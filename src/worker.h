@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The control channel between the server and a session's worker process: one
+ * SOCK_SEQPACKET socket (fd 3 in the worker), one message per packet,
+ * [type u8][body]. The server does the handshake; the worker runs ICE, the
+ * session and the relays, so a crash or a hostile peer takes down one session.
+ *
+ *   INIT   server -> worker   client Ed25519 key (32) || the client's ICE offer
+ *   ANSWER worker -> server   the worker's ICE description
+ *   KEYS   server -> worker   send key (32) || receive key (32), after RESP went out
+ *   FAIL   worker -> server   u32 errno: no answer can be made
+ */
+
+#include "wire.h"
+
+enum {
+        N2P_CTL_FD = 3,
+
+        N2P_CTL_INIT = 1,
+        N2P_CTL_ANSWER = 2,
+        N2P_CTL_KEYS = 3,
+        N2P_CTL_FAIL = 4,
+
+        N2P_CTL_MAX = 1 + 32 + N2P_ICE_MAX_DESCRIPTION,
+};
