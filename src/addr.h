@@ -27,7 +27,8 @@
 enum {
         N2P_ADDR_MAX_ENDPOINTS = 8,
         N2P_ADDR_MAX_HINT = 128,
-        N2P_ADDR_MAX_TEXT = 512,   /* longest text accepted by the parser */
+        N2P_ADDR_MAX_TEXT = 600,   /* longest text accepted by the parser (8 IPv6
+                                    * endpoints and the longest hint need 528) */
         N2P_ADDR_SHORT_LEN = 64,
 };
 

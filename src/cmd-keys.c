@@ -82,6 +82,8 @@ int n2p_address_main(int argc, char **argv) {
 
         g_autofree char *s = n2p_addr_format_short(a.key);
         g_autofree char *l = n2p_addr_format_long(&a);
+        if (!l)
+                return n2p_log_error("cannot format the long address");
         printf("short address: %s\nlong address: %s\n", s, l);
         return 0;
 }

@@ -527,6 +527,10 @@ int n2p_server_main(int argc, char **argv) {
         {
                 g_autofree char *s = n2p_addr_format_short(a.key);
                 g_autofree char *l = n2p_addr_format_long(&a);
+                if (!l) {
+                        r = n2p_log_error("cannot format the long address");
+                        goto out;
+                }
                 n2p_log_addresses(s, l);
         }
 

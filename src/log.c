@@ -63,6 +63,7 @@ static void emit(int priority, const char *msg, const char *const *fields) {
         fprintf(stderr, "%s: %s%s\n", program, tag, msg);
 }
 
+__attribute__((format(printf, 4, 0)))
 static void vlog(int priority, int error, const char *const *fields, const char *format, va_list ap) {
         if (priority >= LOG_DEBUG && !debug_on)
                 return;

@@ -3,6 +3,7 @@
  * One binary, several names: `n2pctl SUBCOMMAND`, `n2pd` (the server) and `n2p`
  * (upstream n2p's names: `n2p server`, `n2p client ADDR`).
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,11 @@ static void help(FILE *f) {
 int main(int argc, char **argv) {
         const char *base = strrchr(argv[0], '/');
         base = base ? base + 1 : argv[0];
+
+        if (sodium_init() < 0) {
+                fprintf(stderr, "%s: cannot initialise libsodium\n", base);
+                return 1;
+        }
 
         /* The server's per-session worker: the same binary, started by the server. */
         if (argc >= 2 && strcmp(argv[1], "__worker") == 0) {
