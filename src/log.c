@@ -81,7 +81,7 @@ int n2p_log_full(int priority, int error, const char *format, ...) {
         va_start(ap, format);
         vlog(priority, error, NULL, format, ap);
         va_end(ap);
-        return error < 0 ? error : -error;
+        return error < 0 ? error : error > 0 ? -error : -EINVAL;
 }
 
 void n2p_log_fields(const char *const *fields, const char *format, ...) {

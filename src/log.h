@@ -12,8 +12,8 @@
 
 void n2p_log_init(const char *program);
 
-/* Logs and returns error (a negative errno) so callers can `return n2p_log_errno(...)`.
- * %m in format prints strerror(-error). */
+/* Logs and returns error as a negative errno (-EINVAL when error is 0), so that
+ * `return n2p_log_error(...)` always returns a failure. %m prints strerror(error). */
 int n2p_log_full(int priority, int error, const char *format, ...) __attribute__((format(printf, 3, 4)));
 
 #define n2p_log_error(...) n2p_log_full(LOG_ERR, 0, __VA_ARGS__)
