@@ -46,5 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void) n2p_signal_read_resp(&hs, 1, data, size, &status, &answer);
         n2p_noise_wipe(&hs);
         (void) n2p_signal_parse_reject(data, size, &receiver, &reason);
+        {
+                uint8_t key[32];
+                const uint8_t *init;
+                size_t init_len;
+                if (n2p_signal_parse_discover(data, size, key, &init, &init_len) == 0 &&
+                    (init_len > size || init < data || init + init_len != data + size))
+                        abort();
+        }
         return 0;
 }

@@ -21,6 +21,7 @@
 #include "addr.h"
 #include "common.h"
 #include "log.h"
+#include "rendezvous.h"
 #include "signalling.h"
 #include "util.h"
 #include "worker.h"
@@ -31,6 +32,18 @@ static unsigned arg_timeout;
 static char *arg_listen;
 static char *arg_nix_socket = "/nix/var/nix/daemon-socket/socket";
 static char *arg_stun;
+static char *arg_turn;
+static char *arg_turn_file;
+static char *arg_rendezvous;
+
+/* Where an INIT came from, and so where its answer goes: straight back, or back
+ * through the rendezvous service that forwarded it. */
+typedef struct Path {
+        struct sockaddr_storage to;
+        socklen_t to_len;
+        bool via_rv;
+        uint32_t cookie;
+} Path;
 
 typedef struct Server Server;
 
@@ -38,8 +51,7 @@ typedef struct Session {
         Server *server;
         uint32_t index;                   /* ours, the RESP's sender */
         uint32_t peer_index;
-        struct sockaddr_storage peer;
-        socklen_t peer_len;
+        Path path;
         uint8_t init_hash[32];            /* recognises a retransmitted INIT */
         uint8_t client_ed[32];
         char *client;                     /* the client's short address, for logs */
@@ -65,6 +77,12 @@ struct Server {
         guint reject_tokens;              /* REJECTs we may still send this second */
         gint64 reject_second;
         char *local_address;              /* the --listen IP, when not a wildcard */
+        n2p_turn turn;                    /* --turn, or credentials from the rendezvous */
+        bool have_rv;
+        struct sockaddr_storage rv;
+        guint rv_timer;
+        bool rv_registered, rv_warned;
+        gint64 rv_last_ok;                /* monotonic µs of the last REGISTERED */
 };
 
 static void session_free(Session *s) {
@@ -110,9 +128,30 @@ static void session_end(Session *s) {
         update_status(srv);
 }
 
+static socklen_t sa_len(const struct sockaddr_storage *sa) {
+        return sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+static bool same_endpoint(const struct sockaddr_storage *x, const struct sockaddr_storage *y) {
+        char a[80], b[80];
+        return strcmp(n2p_endpoint_format(x, a, sizeof a), n2p_endpoint_format(y, b, sizeof b)) == 0;
+}
+
+static void send_on_path(Server *srv, const Path *p, const uint8_t *buf, size_t len) {
+        uint8_t wrapped[N2P_RV_MAX_PACKET];
+        if (p->via_rv) {
+                int n = n2p_rv_make_answer(p->cookie, buf, len, wrapped, sizeof wrapped);
+                if (n < 0)
+                        return;
+                buf = wrapped;
+                len = (size_t) n;
+        }
+        if (sendto(srv->udp_fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *) &p->to, p->to_len) < 0)
+                n2p_log_debug("sending an answer failed, ignoring: %m");
+}
+
 static void send_to_peer(Session *s, const uint8_t *buf, size_t len) {
-        if (sendto(s->server->udp_fd, buf, len, MSG_DONTWAIT, (struct sockaddr *) &s->peer, s->peer_len) < 0)
-                n2p_log_debug("sending to %s failed, ignoring: %m", s->client);
+        send_on_path(s->server, &s->path, buf, len);
 }
 
 /* The answer (or a refusal) goes out; then the worker gets the session keys. */
@@ -244,8 +283,7 @@ static int spawn_worker(Session *s) {
 }
 
 /* An INIT that authenticated: replay check, limits, then a worker. */
-static void handle_init(Server *srv, const uint8_t *pkt, size_t len,
-                        const struct sockaddr_storage *from, socklen_t from_len) {
+static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path *path) {
         uint8_t hash[32], msg[N2P_CTL_MAX];
         n2p_init_info info;
         GHashTableIter it;
@@ -260,7 +298,7 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len,
                 Session *o = v;
                 if (sodium_memcmp(o->init_hash, hash, sizeof hash) == 0) {
                         if (o->answered && o->resp_len > 0)
-                                send_to_peer(o, o->resp, o->resp_len);
+                                send_on_path(srv, path, o->resp, o->resp_len);
                         return;
                 }
         }
@@ -274,6 +312,10 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len,
                 g_free(s);
                 if (r != -EBADMSG || len < N2P_PKT_INIT_HEADER)
                         return;
+                /* A LAN broadcast or a rendezvous routed this by our key, so a failure
+                 * there is garbage, not a dialled wrong key: stay silent. */
+                if (path->via_rv)
+                        return;
                 /* Tell a client that dialled the wrong key, at a bounded rate and never
                  * with more bytes than it sent. */
                 if (now != srv->reject_second) {
@@ -284,7 +326,7 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len,
                         return;
                 srv->reject_tokens--;
                 n2p_signal_make_reject(n2p_get_be32(pkt + 4), N2P_REFUSE_UNDECRYPTABLE, rej);
-                (void) sendto(srv->udp_fd, rej, sizeof rej, MSG_DONTWAIT, (const struct sockaddr *) from, from_len);
+                send_on_path(srv, path, rej, sizeof rej);
                 return;
         }
 
@@ -305,8 +347,7 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len,
                 s->index = randombytes_random();
         while (s->index == 0 || g_hash_table_contains(srv->sessions, GUINT_TO_POINTER(s->index)));
         s->peer_index = info.sender;
-        memcpy(&s->peer, from, from_len);
-        s->peer_len = from_len;
+        s->path = *path;
         memcpy(s->init_hash, hash, sizeof hash);
         memcpy(s->client_ed, info.client_ed, 32);
         s->client = n2p_addr_format_short(info.client_ed);
@@ -315,7 +356,9 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len,
         update_status(srv);
 
         char from_text[80];
-        n2p_log_info("handshake from %s at %s", s->client, n2p_endpoint_format(from, from_text, sizeof from_text));
+        n2p_log_info("handshake from %s at %s%s", s->client,
+                     n2p_endpoint_format(&path->to, from_text, sizeof from_text),
+                     path->via_rv ? " (the rendezvous)" : "");
 
         if (g_hash_table_size(srv->sessions) > N2P_MAX_SESSIONS || srv->n_pending > N2P_MAX_PENDING_HANDSHAKES) {
                 n2p_log_warning("refusing %s: session limit reached", s->client);
@@ -330,30 +373,151 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len,
         }
         msg[0] = N2P_CTL_INIT;
         memcpy(msg + 1, info.client_ed, 32);
-        r = n2p_ice_desc_encode(&info.offer, msg + 33, sizeof msg - 33, &dlen);
-        if (r < 0 || send(s->ctl_fd, msg, 33 + dlen, MSG_NOSIGNAL) < 0) {
+        r = n2p_ice_desc_encode(&info.offer, msg + 35, N2P_ICE_MAX_DESCRIPTION, &dlen);
+        if (r == 0) {
+                /* The TURN server the worker should use; the password never goes on
+                 * a command line (see `ps`). */
+                g_autofree char *turn = srv->turn.host ?
+                        g_strdup_printf("%s:%s@%s:%u", srv->turn.user, srv->turn.pass, srv->turn.host, srv->turn.port) :
+                        g_strdup("");
+                size_t tlen = strlen(turn);
+                n2p_put_be16(msg + 33, (uint16_t) dlen);
+                if (tlen > N2P_CTL_MAX_TURN)
+                        r = -ENOBUFS;
+                else {
+                        n2p_put_be16(msg + 35 + dlen, (uint16_t) tlen);
+                        memcpy(msg + 35 + dlen + 2, turn, tlen);
+                        dlen += 2 + tlen;
+                }
+                sodium_memzero(turn, tlen);
+        }
+        if (r < 0 || send(s->ctl_fd, msg, 35 + dlen, MSG_NOSIGNAL) < 0) {
                 n2p_log_warning("cannot hand the offer of %s to its worker", s->client);
                 g_subprocess_force_exit(s->proc);
         }
 }
 
+static void rv_register(Server *srv) {
+        uint8_t pkt[N2P_RV_REGISTER_SIZE];
+        int n = n2p_rv_make_register(srv->key.ed_secret, srv->key.ed_public,
+                                     (uint64_t) (g_get_real_time() / 1000), pkt, sizeof pkt);
+        if (n > 0 && sendto(srv->udp_fd, pkt, (size_t) n, MSG_DONTWAIT, (struct sockaddr *) &srv->rv, sa_len(&srv->rv)) < 0)
+                n2p_log_debug("cannot reach the rendezvous: %m");
+}
+
+static gboolean on_rv_timer(gpointer userdata) {
+        Server *srv = userdata;
+        char t[80];
+        /* Unanswered for a while: say so once, and keep trying at the same pace. */
+        if (!srv->rv_warned && g_get_monotonic_time() - srv->rv_last_ok > 3 * N2P_RV_REFRESH_S * G_USEC_PER_SEC / 2) {
+                n2p_log_warning("rendezvous %s does not answer; peers that know only the short address "
+                                "cannot reach this node through it", n2p_endpoint_format(&srv->rv, t, sizeof t));
+                srv->rv_warned = true;
+                srv->rv_registered = false;
+        }
+        rv_register(srv);
+        return G_SOURCE_CONTINUE;
+}
+
+static void handle_rv(Server *srv, const uint8_t *pkt, size_t len) {
+        struct sockaddr_storage observed;
+        const uint8_t *init;
+        size_t init_len;
+        n2p_rv_creds creds;
+        uint32_t lifetime;
+        uint8_t status;
+        char t[80];
+        Path path;
+
+        switch (pkt[0]) {
+        case N2P_RV_REGISTERED:
+                if (n2p_rv_parse_registered(pkt, len, &status, &lifetime, &observed, &creds) < 0)
+                        return;
+                if (status != N2P_RV_OK) {
+                        n2p_log_warning("rendezvous %s refused the registration: %s",
+                                        n2p_endpoint_format(&srv->rv, t, sizeof t), n2p_rv_strerror(status));
+                        return;
+                }
+                srv->rv_last_ok = g_get_monotonic_time();
+                srv->rv_warned = false;
+                if (!srv->rv_registered)
+                        n2p_log_info("registered with rendezvous %s, which sees this node at %s",
+                                     n2p_endpoint_format(&srv->rv, t, sizeof t),
+                                     n2p_endpoint_format(&observed, (char[80]) {}, 80));
+                srv->rv_registered = true;
+                /* Time-limited TURN credentials from the service (coturn's shared secret),
+                 * unless --turn set some: they are for coturn on the rendezvous host,
+                 * port 3478, where the two are meant to run together. */
+                if (creds.user[0] && !arg_turn && !arg_turn_file) {
+                        char ip[INET6_ADDRSTRLEN];
+                        const void *a = srv->rv.ss_family == AF_INET ?
+                                (const void *) &((struct sockaddr_in *) &srv->rv)->sin_addr :
+                                (const void *) &((struct sockaddr_in6 *) &srv->rv)->sin6_addr;
+                        n2p_turn_clear(&srv->turn);
+                        srv->turn.host = g_strdup(inet_ntop(srv->rv.ss_family, a, ip, sizeof ip));
+                        srv->turn.port = 3478;
+                        srv->turn.user = g_strdup(creds.user);
+                        srv->turn.pass = g_strdup(creds.pass);
+                }
+                sodium_memzero(&creds, sizeof creds);
+                return;
+        case N2P_RV_FORWARD:
+                memset(&path, 0, sizeof path);
+                if (n2p_rv_parse_forward(pkt, len, &path.cookie, &observed, &init, &init_len) < 0)
+                        return;
+                path.to = srv->rv;
+                path.to_len = sa_len(&srv->rv);
+                path.via_rv = true;
+                handle_init(srv, init, init_len, &path);
+                return;
+        default:
+                return;
+        }
+}
+
 static gboolean on_udp(int fd, GIOCondition cond, gpointer userdata) {
         Server *srv = userdata;
-        uint8_t pkt[N2P_PKT_MAX + 1];
+        uint8_t pkt[N2P_RV_MAX_PACKET + 1];
 
         /* Bounded: at most this many datagrams per wakeup, so timers still run. */
         for (unsigned i = 0; i < 64; i++) {
                 struct sockaddr_storage from;
                 socklen_t from_len = sizeof from;
+                const uint8_t *init;
+                size_t init_len;
+                uint8_t key[32];
+                Path path = {};
+
                 ssize_t n = recvfrom(fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *) &from, &from_len);
                 if (n < 0) {
                         if (errno != EAGAIN && errno != EINTR)
                                 n2p_log_warning("receiving on the signalling socket failed, ignoring: %m");
                         break;
                 }
-                if (n > N2P_PKT_MAX || n2p_signal_type(pkt, (size_t) n) != N2P_PKT_INIT)
+                if (n == 0 || n > N2P_RV_MAX_PACKET)
                         continue;
-                handle_init(srv, pkt, (size_t) n, &from, from_len);
+                path.to = from;
+                path.to_len = from_len;
+                switch (pkt[0]) {
+                case N2P_PKT_INIT:
+                        if (n <= N2P_PKT_MAX)
+                                handle_init(srv, pkt, (size_t) n, &path);
+                        break;
+                case N2P_PKT_DISCOVER:
+                        /* LAN discovery: only for us if it names our key; everyone else on
+                         * the LAN stays silent. */
+                        if (n2p_signal_parse_discover(pkt, (size_t) n, key, &init, &init_len) == 0 &&
+                            sodium_memcmp(key, srv->key.ed_public, 32) == 0)
+                                handle_init(srv, init, init_len, &path);
+                        break;
+                case N2P_RV_REGISTERED:
+                case N2P_RV_FORWARD:
+                        if (srv->have_rv && same_endpoint(&from, &srv->rv))
+                                handle_rv(srv, pkt, (size_t) n);
+                        break;
+                default:
+                        break;
+                }
         }
         return G_SOURCE_CONTINUE;
 }
@@ -402,7 +566,8 @@ static int open_socket(Server *srv, struct sockaddr_storage *ret_bound) {
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_KEY = 0x100, ARG_ONE_TIME, ARG_TIMEOUT, ARG_LISTEN, ARG_NIX, ARG_STUN, ARG_VERSION };
+        enum { ARG_KEY = 0x100, ARG_ONE_TIME, ARG_TIMEOUT, ARG_LISTEN, ARG_NIX, ARG_STUN, ARG_TURN,
+               ARG_TURN_FILE, ARG_RENDEZVOUS, ARG_VERSION };
         static const struct option options[] = {
                 { "help",              no_argument,       NULL, 'h' },
                 { "version",           no_argument,       NULL, ARG_VERSION },
@@ -413,6 +578,9 @@ static int parse_argv(int argc, char **argv) {
                 { "listen",            required_argument, NULL, ARG_LISTEN },
                 { "nix-daemon-socket", required_argument, NULL, ARG_NIX },
                 { "stun",              required_argument, NULL, ARG_STUN },
+                { "turn",              required_argument, NULL, ARG_TURN },
+                { "turn-credentials-file", required_argument, NULL, ARG_TURN_FILE },
+                { "rendezvous",        required_argument, NULL, ARG_RENDEZVOUS },
                 {}
         };
         int c;
@@ -435,7 +603,13 @@ static int parse_argv(int argc, char **argv) {
                                "     --timeout SECS            exit after SECS without a session (0: never)\n"
                                "     --listen ADDR:PORT        UDP endpoint for handshakes (default 0.0.0.0:%d)\n"
                                "     --nix-daemon-socket PATH  default /nix/var/nix/daemon-socket/socket\n"
-                               "     --stun HOST:PORT          STUN server for server-reflexive candidates\n",
+                               "     --stun HOST:PORT          STUN server for server-reflexive candidates\n"
+                               "     --turn turn:USER:PASS@HOST:PORT\n"
+                               "                               TURN server for relayed candidates\n"
+                               "     --turn-credentials-file FILE\n"
+                               "                               the same, read from a file (mode 0600)\n"
+                               "     --rendezvous HOST:PORT    register with this rendezvous service, so that\n"
+                               "                               peers behind NATs reach this node by its key\n",
                                n2p_program, strcmp(n2p_program, "n2pd") == 0 ? "" : " server", N2P_DEFAULT_PORT);
                         return 0;
                 case ARG_VERSION:
@@ -468,6 +642,15 @@ static int parse_argv(int argc, char **argv) {
                         arg_stun = optarg;
                         break;
                 }
+                case ARG_TURN:
+                        arg_turn = optarg;
+                        break;
+                case ARG_TURN_FILE:
+                        arg_turn_file = optarg;
+                        break;
+                case ARG_RENDEZVOUS:
+                        arg_rendezvous = optarg;
+                        break;
                 default:
                         fprintf(stderr, "Try '%s --help'.\n", n2p_program);
                         return -EINVAL;
@@ -478,6 +661,8 @@ static int parse_argv(int argc, char **argv) {
         }
         if (arg_one_time_key && arg_key_file)
                 return n2p_log_error("--one-time-key and --secret-key-file exclude each other");
+        if (arg_turn && arg_turn_file)
+                return n2p_log_error("--turn and --turn-credentials-file exclude each other");
         return 1;
 }
 
@@ -500,9 +685,24 @@ int n2p_server_main(int argc, char **argv) {
         if (!S_ISSOCK(st.st_mode))
                 return n2p_log_error("nix-daemon socket %s is not a socket", arg_nix_socket);
 
-        r = n2p_identity(arg_key_file, arg_one_time_key, &srv.key);
+        r = arg_turn ? n2p_parse_turn(arg_turn, &srv.turn) : arg_turn_file ? n2p_read_turn_file(arg_turn_file, &srv.turn) : 0;
         if (r < 0)
                 return r;
+        if (arg_rendezvous) {
+                char err[128];
+                if (n2p_endpoint_parse(arg_rendezvous, N2P_RV_DEFAULT_PORT, &srv.rv, err, sizeof err) < 0) {
+                        n2p_turn_clear(&srv.turn);
+                        return n2p_log_error("invalid --rendezvous '%s': %s", arg_rendezvous, err);
+                }
+                srv.have_rv = true;
+                n2p_endpoint_format(&srv.rv, a.rendezvous, sizeof a.rendezvous);
+        }
+
+        r = n2p_identity(arg_key_file, arg_one_time_key, &srv.key);
+        if (r < 0) {
+                n2p_turn_clear(&srv.turn);
+                return r;
+        }
         r = open_socket(&srv, &bound);
         if (r < 0)
                 goto out;
@@ -542,6 +742,11 @@ int n2p_server_main(int argc, char **argv) {
         g_unix_signal_add(SIGINT, on_quit_signal, &srv);
         signal(SIGPIPE, SIG_IGN);
         update_status(&srv);
+        if (srv.have_rv) {
+                srv.rv_last_ok = g_get_monotonic_time();
+                rv_register(&srv);
+                srv.rv_timer = g_timeout_add_seconds(N2P_RV_REFRESH_S, on_rv_timer, &srv);
+        }
         sd_notify(false, "READY=1");
 
         g_main_loop_run(srv.loop);
@@ -562,6 +767,9 @@ out:
                 g_hash_table_destroy(srv.last_init);
         if (srv.udp_watch)
                 g_source_remove(srv.udp_watch);
+        if (srv.rv_timer)
+                g_source_remove(srv.rv_timer);
+        n2p_turn_clear(&srv.turn);
         if (srv.udp_fd >= 0)
                 close(srv.udp_fd);
         if (srv.loop)

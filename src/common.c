@@ -6,7 +6,9 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "addr.h"
 #include "common.h"
@@ -151,8 +153,77 @@ void n2p_log_addresses(const char *short_addr, const char *long_addr) {
 }
 
 const char *n2p_self_exe(void) {
-        static char *path;
-        if (!path)
-                path = g_file_read_link("/proc/self/exe", NULL);
-        return path ?: "/proc/self/exe";
+        /* The running binary's own inode, even after a package upgrade replaced the
+         * file: server and workers must speak the same control protocol. */
+        return "/proc/self/exe";
+}
+
+int n2p_parse_turn(const char *s, n2p_turn *ret) {
+        g_autofree char *copy = NULL;
+        struct sockaddr_storage sa;
+        char err[128], host[INET6_ADDRSTRLEN];
+        char *at, *colon;
+
+        if (g_str_has_prefix(s, "turn:"))
+                s += 5;
+        copy = g_strdup(s);
+        g_strstrip(copy);
+        at = strrchr(copy, '@');
+        if (!at)
+                return n2p_log_error("invalid TURN server: expected turn:USER:PASS@HOST:PORT");
+        *at = '\0';
+        colon = strchr(copy, ':');
+        if (!colon || colon == copy || colon[1] == '\0')
+                return n2p_log_error("invalid TURN server: expected turn:USER:PASS@HOST:PORT "
+                                     "(user name and password must not be empty)");
+        *colon = '\0';
+        if (n2p_endpoint_parse(at + 1, 3478, &sa, err, sizeof err) < 0)
+                return n2p_log_error("invalid TURN server address '%s': %s", at + 1, err);
+        if (sa.ss_family == AF_INET) {
+                inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, host, sizeof host);
+                ret->port = ntohs(((struct sockaddr_in *) &sa)->sin_port);
+        } else {
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, host, sizeof host);
+                ret->port = ntohs(((struct sockaddr_in6 *) &sa)->sin6_port);
+        }
+        ret->host = g_strdup(host);
+        ret->user = g_strdup(copy);
+        ret->pass = g_strdup(colon + 1);
+        sodium_memzero(copy, strlen(at + 1) + (size_t) (at - copy));
+        return 0;
+}
+
+int n2p_read_turn_file(const char *path, n2p_turn *ret) {
+        g_autofree char *text = NULL;
+        g_autoptr(GError) error = NULL;
+        struct stat st;
+        size_t len = 0;
+        int r = -ENOENT;
+
+        if (stat(path, &st) < 0)
+                return n2p_log_error_errno(-errno, "TURN credentials file %s: %m", path);
+        if (st.st_mode & 0077)
+                return n2p_log_error("TURN credentials file %s is accessible by group or others "
+                                     "(run: chmod 600 %s)", path, path);
+        if (!g_file_get_contents(path, &text, &len, &error))
+                return n2p_log_error("cannot read TURN credentials file %s: %s", path, error->message);
+        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                g_strstrip(line);
+                if (line[0] == '\0' || line[0] == '#')
+                        continue;
+                r = n2p_parse_turn(line, ret);
+                break;
+        }
+        sodium_memzero(text, len);
+        if (r == -ENOENT)
+                return n2p_log_error("TURN credentials file %s holds no turn:USER:PASS@HOST:PORT line", path);
+        return r;
+}
+
+void n2p_turn_clear(n2p_turn *t) {
+        if (t->pass)
+                sodium_memzero(t->pass, strlen(t->pass));
+        g_clear_pointer(&t->host, g_free);
+        g_clear_pointer(&t->user, g_free);
+        g_clear_pointer(&t->pass, g_free);
 }

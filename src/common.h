@@ -34,9 +34,22 @@ int n2p_parse_seconds(const char *s, unsigned *ret);
 /* "HOST:PORT" for --stun into host (numeric) and port. */
 int n2p_parse_stun(const char *s, char **ret_host, unsigned *ret_port);
 
+/* TURN server settings from "turn:USER:PASS@HOST:PORT" (the "turn:" is optional,
+ * HOST numeric, PORT default 3478), given on the command line or as the first
+ * non-comment line of a file (so the password stays out of `ps`). */
+typedef struct n2p_turn {
+        char *host;
+        unsigned port;
+        char *user;
+        char *pass;
+} n2p_turn;
+int n2p_parse_turn(const char *s, n2p_turn *ret);
+int n2p_read_turn_file(const char *path, n2p_turn *ret);
+void n2p_turn_clear(n2p_turn *t);
+
 /* Logs both addresses: stderr lines "short address: …" / "long address: …",
  * and journal fields N2P_SHORT_ADDRESS / N2P_LONG_ADDRESS. */
 void n2p_log_addresses(const char *short_addr, const char *long_addr);
 
-/* This program's own executable (to start workers), resolved once. */
+/* This program's own executable, to start workers (the same version, always). */
 const char *n2p_self_exe(void);

@@ -397,6 +397,12 @@ n2p_ice *n2p_ice_new(GMainContext *ctx, const n2p_ice_config *cfg, bool controll
                     cfg->stun_port == 0 || cfg->stun_port > 65535)
                         return NULL;
         }
+        if (cfg->turn_host) {
+                NiceAddress probe;
+                if (!nice_address_set_from_string(&probe, cfg->turn_host) ||
+                    cfg->turn_port == 0 || cfg->turn_port > 65535 || !cfg->turn_user || !cfg->turn_pass)
+                        return NULL;
+        }
 
         ice = g_new0(n2p_ice, 1);
         ice->ctx = g_main_context_ref(ctx ? ctx : g_main_context_default());
@@ -436,6 +442,13 @@ n2p_ice *n2p_ice_new(GMainContext *ctx, const n2p_ice_config *cfg, bool controll
 
         ice->stream_id = nice_agent_add_stream(ice->agent, 1);
         if (ice->stream_id == 0)
+                goto fail;
+        /* A relayed candidate is the path of last resort: it works through any NAT
+         * (symmetric ones included), so it is gathered whenever a server is known. */
+        if (cfg->turn_host &&
+            !nice_agent_set_relay_info(ice->agent, ice->stream_id, COMPONENT_ID, cfg->turn_host,
+                                       cfg->turn_port, cfg->turn_user, cfg->turn_pass,
+                                       NICE_RELAY_TYPE_TURN_UDP))
                 goto fail;
 
         g_signal_connect(ice->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), ice);

@@ -53,6 +53,10 @@ typedef struct n2p_ice_config {
         unsigned stun_port;
         const char *local_address; /* numeric IP: gather only on it; NULL = every
                                     * non-loopback interface (libnice's default) */
+        const char *turn_host;     /* numeric IP of a TURN server (UDP) or NULL */
+        unsigned turn_port;
+        const char *turn_user;
+        const char *turn_pass;
         bool reliable;             /* libnice PseudoTCP (the issue-2 transport) */
 } n2p_ice_config;
 

@@ -19,6 +19,7 @@ int n2p_signal_type(const uint8_t *pkt, size_t len) {
         case N2P_PKT_INIT:
         case N2P_PKT_RESP:
         case N2P_PKT_REJECT:
+        case N2P_PKT_DISCOVER:
                 return pkt[0];
         default:
                 return -EINVAL;
@@ -191,6 +192,34 @@ int n2p_signal_parse_reject(const uint8_t *pkt, size_t len, uint32_t *ret_receiv
                 return -EINVAL;
         *ret_reason = pkt[1];
         *ret_receiver = n2p_get_be32(pkt + 4);
+        return 0;
+}
+
+int n2p_signal_make_discover(const uint8_t node_ed[32], const uint8_t *init, size_t init_len,
+                             uint8_t *out, size_t cap, size_t *ret_len) {
+        if (init_len < N2P_PKT_INIT_HEADER || init[0] != N2P_PKT_INIT)
+                return -EINVAL;
+        if (cap > N2P_PKT_MAX)
+                cap = N2P_PKT_MAX;
+        if (cap < N2P_PKT_DISCOVER_HEADER || init_len > cap - N2P_PKT_DISCOVER_HEADER)
+                return -ENOBUFS;
+        out[0] = N2P_PKT_DISCOVER;
+        out[1] = out[2] = out[3] = 0;
+        memcpy(out + 4, node_ed, 32);
+        memcpy(out + N2P_PKT_DISCOVER_HEADER, init, init_len);
+        *ret_len = N2P_PKT_DISCOVER_HEADER + init_len;
+        return 0;
+}
+
+int n2p_signal_parse_discover(const uint8_t *pkt, size_t len, uint8_t ret_node_ed[32],
+                              const uint8_t **ret_init, size_t *ret_init_len) {
+        if (len < N2P_PKT_DISCOVER_HEADER + N2P_PKT_INIT_HEADER || len > N2P_PKT_MAX ||
+            pkt[0] != N2P_PKT_DISCOVER || pkt[1] || pkt[2] || pkt[3] ||
+            pkt[N2P_PKT_DISCOVER_HEADER] != N2P_PKT_INIT)
+                return -EINVAL;
+        memcpy(ret_node_ed, pkt + 4, 32);
+        *ret_init = pkt + N2P_PKT_DISCOVER_HEADER;
+        *ret_init_len = len - N2P_PKT_DISCOVER_HEADER;
         return 0;
 }
 

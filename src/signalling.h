@@ -50,6 +50,12 @@ int n2p_signal_read_resp(n2p_handshake *hs, uint32_t receiver, const uint8_t *pk
 void n2p_signal_make_reject(uint32_t receiver, uint8_t reason, uint8_t out[N2P_PKT_REJECT_SIZE]);
 int n2p_signal_parse_reject(const uint8_t *pkt, size_t len, uint32_t *ret_receiver, uint8_t *ret_reason);
 
+/* LAN discovery: an INIT wrapped with the key of the node it is for. */
+int n2p_signal_make_discover(const uint8_t node_ed[32], const uint8_t *init, size_t init_len,
+                             uint8_t *out, size_t cap, size_t *ret_len);
+int n2p_signal_parse_discover(const uint8_t *pkt, size_t len, uint8_t ret_node_ed[32],
+                              const uint8_t **ret_init, size_t *ret_init_len);
+
 /* Packet type of a datagram, or -EINVAL. */
 int n2p_signal_type(const uint8_t *pkt, size_t len);
 

@@ -9,6 +9,9 @@
  *   INIT   client -> server   [type=1][0 0 0][sender u32][Noise IK message 1]
  *   RESP   server -> client   [type=2][0 0 0][sender u32][receiver u32][Noise IK message 2]
  *   REJECT server -> client   [type=3][reason u8][0 0][receiver u32]      (unauthenticated hint)
+ *   DISCOVER client -> LAN    [type=4][0 0 0][node Ed25519 key 32][INIT packet]
+ *                             broadcast to the default port: only the node with that key
+ *                             answers (with RESP, directly), every other node stays silent
  *
  * The Noise payload of message 1 is
  *   [tai64n 12][client Ed25519 public key 32][ICE description...]
@@ -31,10 +34,12 @@ enum {
         N2P_PKT_INIT = 1,
         N2P_PKT_RESP = 2,
         N2P_PKT_REJECT = 3,
+        N2P_PKT_DISCOVER = 4,
 
         N2P_PKT_INIT_HEADER = 8,          /* type, 3 reserved, sender index */
         N2P_PKT_RESP_HEADER = 12,         /* type, 3 reserved, sender, receiver */
         N2P_PKT_REJECT_SIZE = 8,          /* type, reason, 2 reserved, receiver */
+        N2P_PKT_DISCOVER_HEADER = 36,     /* type, 3 reserved, node key */
 
         N2P_PKT_MAX = 4096,               /* largest signalling datagram accepted */
 

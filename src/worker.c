@@ -30,6 +30,8 @@ typedef struct Worker {
         const char *nix_socket;
         const char *peer;                 /* client's short address, for logs */
         n2p_ice *ice;
+        n2p_ice_config cfg;
+        n2p_turn turn;
         n2p_ice_desc offer;
         bool have_offer, connected, have_keys;
         n2p_cipher tx, rx;
@@ -94,8 +96,11 @@ static const n2p_session_callbacks session_callbacks = {
         .closed = on_session_closed,
 };
 
+/* The session exists as soon as the keys do: the client may send right after its
+ * side connected, before our CONNECTED event is dispatched, and those bytes must
+ * not be lost. Until the path is up the carrier just takes nothing. */
 static void maybe_start_session(Worker *w) {
-        if (w->session || !w->connected || !w->have_keys)
+        if (w->session || !w->have_keys)
                 return;
         w->session = n2p_session_new(false, &w->tx, &w->rx, carrier_send, w, &session_callbacks, w);
         if (!w->session) {
@@ -103,8 +108,6 @@ static void maybe_start_session(Worker *w) {
                 finish(w, 1);
                 return;
         }
-        n2p_log_info("session with %s established (%s <-> %s)", w->peer,
-                     n2p_ice_local_type(w->ice), n2p_ice_remote_type(w->ice));
 }
 
 static void send_ctl(Worker *w, const uint8_t *buf, size_t len) {
@@ -141,7 +144,8 @@ static void on_ice_event(n2p_ice *ice, n2p_ice_event ev, void *userdata) {
                         w->connect_timer = 0;
                 }
                 w->connected = true;
-                maybe_start_session(w);
+                n2p_log_info("session with %s established (%s <-> %s)", w->peer,
+                             n2p_ice_local_type(w->ice), n2p_ice_remote_type(w->ice));
                 break;
         case N2P_ICE_FAILED:
                 if (w->session)
@@ -173,6 +177,34 @@ static const n2p_ice_callbacks ice_callbacks = {
         .writable = on_ice_writable,
 };
 
+/* INIT from the server: the offer, and the TURN server to use. */
+static int start(Worker *w, const uint8_t *buf, size_t n) {
+        size_t olen, tlen;
+
+        if (n < 35 || (olen = n2p_get_be16(buf + 33)) > n - 35 - 2 ||
+            n2p_ice_desc_decode(buf + 35, olen, &w->offer) < 0 ||
+            (tlen = n2p_get_be16(buf + 35 + olen)) != n - 35 - olen - 2)
+                return n2p_log_error("malformed INIT from the server");
+        if (tlen > 0) {
+                g_autofree char *t = g_strndup((const char *) buf + 37 + olen, tlen);
+                int r = n2p_parse_turn(t, &w->turn);
+                sodium_memzero(t, tlen);
+                if (r < 0)
+                        return r;
+                w->cfg.turn_host = w->turn.host;
+                w->cfg.turn_port = w->turn.port;
+                w->cfg.turn_user = w->turn.user;
+                w->cfg.turn_pass = w->turn.pass;
+        }
+        w->have_offer = true;
+        w->ice = n2p_ice_new(NULL, &w->cfg, false, &ice_callbacks, w);
+        if (!w->ice)
+                return n2p_log_error("cannot create the ICE agent");
+        if (n2p_ice_gather(w->ice) < 0)
+                return n2p_log_error("cannot gather ICE candidates");
+        return 0;
+}
+
 static gboolean on_ctl(int fd, GIOCondition cond, gpointer userdata) {
         Worker *w = userdata;
         uint8_t buf[N2P_CTL_MAX + 1];
@@ -188,13 +220,9 @@ static gboolean on_ctl(int fd, GIOCondition cond, gpointer userdata) {
                 finish(w, 0);
                 return G_SOURCE_REMOVE;
         }
-        if (buf[0] == N2P_CTL_INIT && !w->have_offer && n >= 33 &&
-            n2p_ice_desc_decode(buf + 33, (size_t) n - 33, &w->offer) == 0) {
-                w->have_offer = true;
-                if (n2p_ice_gather(w->ice) < 0) {
-                        n2p_log_error("cannot gather ICE candidates");
+        if (buf[0] == N2P_CTL_INIT && !w->have_offer && w->ice == NULL) {
+                if (start(w, buf, (size_t) n) < 0)
                         finish(w, 1);
-                }
         } else if (buf[0] == N2P_CTL_KEYS && w->have_offer && !w->have_keys && n == 65) {
                 memcpy(w->tx.k, buf + 1, 32);
                 memcpy(w->rx.k, buf + 33, 32);
@@ -234,9 +262,8 @@ int n2p_worker_main(int argc, char **argv) {
                 { "peer",              required_argument, NULL, ARG_PEER },
                 {}
         };
-        Worker w = { .peer = "peer", .nix_socket = "/nix/var/nix/daemon-socket/socket" };
+        Worker w = { .peer = "peer", .nix_socket = "/nix/var/nix/daemon-socket/socket", .cfg.reliable = true };
         g_autofree char *stun_host = NULL;
-        n2p_ice_config cfg = { .reliable = true };
         int c;
 
         optind = 0;
@@ -246,12 +273,12 @@ int n2p_worker_main(int argc, char **argv) {
                         w.nix_socket = optarg;
                         break;
                 case ARG_STUN:
-                        if (n2p_parse_stun(optarg, &stun_host, &cfg.stun_port) < 0)
+                        if (n2p_parse_stun(optarg, &stun_host, &w.cfg.stun_port) < 0)
                                 return -EINVAL;
-                        cfg.stun_host = stun_host;
+                        w.cfg.stun_host = stun_host;
                         break;
                 case ARG_LOCAL:
-                        cfg.local_address = optarg;
+                        w.cfg.local_address = optarg;
                         break;
                 case ARG_PEER:
                         w.peer = optarg;
@@ -263,11 +290,6 @@ int n2p_worker_main(int argc, char **argv) {
 
         w.loop = g_main_loop_new(NULL, false);
         w.relays = g_ptr_array_new_with_free_func(relay_free);
-        w.ice = n2p_ice_new(NULL, &cfg, false, &ice_callbacks, &w);
-        if (!w.ice) {
-                n2p_log_error("cannot create the ICE agent");
-                return -EIO;
-        }
         w.ctl_watch = g_unix_fd_add(N2P_CTL_FD, G_IO_IN | G_IO_HUP | G_IO_ERR, on_ctl, &w);
         /* Gathering, the answer and the connectivity checks must all fit in this. */
         w.connect_timer = g_timeout_add(N2P_HANDSHAKE_TIMEOUT_MS + N2P_ICE_TIMEOUT_MS, on_connect_timeout, &w);
@@ -283,6 +305,7 @@ int n2p_worker_main(int argc, char **argv) {
                 g_source_remove(w.ctl_watch);
         if (w.connect_timer)
                 g_source_remove(w.connect_timer);
+        n2p_turn_clear(&w.turn);
         n2p_cipher_wipe(&w.tx);
         n2p_cipher_wipe(&w.rx);
         g_main_loop_unref(w.loop);

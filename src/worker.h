@@ -7,7 +7,9 @@
  * [type u8][body]. The server does the handshake; the worker runs ICE, the
  * session and the relays, so a crash or a hostile peer takes down one session.
  *
- *   INIT   server -> worker   client Ed25519 key (32) || the client's ICE offer
+ *   INIT   server -> worker   client Ed25519 key (32) || offer length u16 || the
+ *                             client's ICE offer || TURN length u16 || TURN server as
+ *                             "USER:PASS@HOST:PORT" (empty: none)
  *   ANSWER worker -> server   the worker's ICE description
  *   KEYS   server -> worker   send key (32) || receive key (32), after RESP went out
  *   FAIL   worker -> server   u32 errno: no answer can be made
@@ -23,5 +25,6 @@ enum {
         N2P_CTL_KEYS = 3,
         N2P_CTL_FAIL = 4,
 
-        N2P_CTL_MAX = 1 + 32 + N2P_ICE_MAX_DESCRIPTION,
+        N2P_CTL_MAX_TURN = 512,
+        N2P_CTL_MAX = 1 + 32 + 2 + N2P_ICE_MAX_DESCRIPTION + 2 + N2P_CTL_MAX_TURN,
 };

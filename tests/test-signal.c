@@ -167,6 +167,27 @@ static void test_reject(void) {
         g_assert_cmpint(n2p_signal_type(pkt, 0), ==, -EINVAL);
 }
 
+static void test_discover(void) {
+        Fixture f;
+        uint8_t pkt[N2P_PKT_MAX], key[32];
+        const uint8_t *init;
+        size_t len, init_len;
+
+        setup(&f);
+        g_assert_cmpint(n2p_signal_make_discover(f.server.ed_public, f.init, f.init_len, pkt, sizeof pkt, &len), ==, 0);
+        g_assert_cmpint(n2p_signal_type(pkt, len), ==, N2P_PKT_DISCOVER);
+        g_assert_cmpint(n2p_signal_parse_discover(pkt, len, key, &init, &init_len), ==, 0);
+        g_assert_cmpmem(key, 32, f.server.ed_public, 32);
+        g_assert_cmpmem(init, init_len, f.init, f.init_len);
+        /* What it wraps is an INIT the node reads as usual. */
+        g_assert_cmpint(n2p_signal_read_init(&f.server, init, init_len, &f.shs, &f.info), ==, 0);
+        for (size_t l = 0; l < N2P_PKT_DISCOVER_HEADER + N2P_PKT_INIT_HEADER; l++)
+                g_assert_cmpint(n2p_signal_parse_discover(pkt, l, key, &init, &init_len), ==, -EINVAL);
+        pkt[N2P_PKT_DISCOVER_HEADER] = N2P_PKT_RESP;
+        g_assert_cmpint(n2p_signal_parse_discover(pkt, len, key, &init, &init_len), ==, -EINVAL);
+        g_assert_cmpint(n2p_signal_make_discover(f.server.ed_public, f.init, f.init_len, pkt, 40, &len), ==, -ENOBUFS);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_assert_cmpint(sodium_init(), >=, 0);
@@ -177,5 +198,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/signal/resp-forged-then-real", test_resp_forged_then_real);
         g_test_add_func("/signal/refusal", test_refusal);
         g_test_add_func("/signal/reject", test_reject);
+        g_test_add_func("/signal/discover", test_discover);
         return g_test_run();
 }
