@@ -29,6 +29,7 @@
 
 #include "addr.h"
 #include "common.h"
+#include "control.h"
 #include "ice.h"
 #include "log.h"
 #include "relay.h"
@@ -99,6 +100,8 @@ struct Client {
         guint listen_watch, idle_timer;
         GPtrArray *relays;
         GQueue pending;                     /* accepted fds waiting for a session */
+        n2p_control *control;
+        unsigned n_sessions;                /* established so far */
 };
 
 static void attempt_start(Client *c);
@@ -338,6 +341,7 @@ static void on_connected(Attempt *a) {
 
         n2p_log_info("connected to %s (%s <-> %s)", c->peer, n2p_ice_local_type(a->ice), n2p_ice_remote_type(a->ice));
         a->connected = true;
+        c->n_sessions++;
 
         if (c->listen_fd < 0) {
                 if (open_listener(c) < 0)
@@ -647,6 +651,24 @@ static void attempt_start(Client *c) {
                 attempt_end(a, "cannot start ICE");
 }
 
+static void status_text(GString *out, void *userdata) {
+        Client *c = userdata;
+        Attempt *a = c->attempt;
+
+        g_string_append_printf(out, "client of %s (pid %d)\n", c->peer, (int) getpid());
+        if (c->socket_path)
+                g_string_append_printf(out, "  socket       unix:%s\n", c->socket_path);
+        g_string_append_printf(out, "  state        %s\n", !a ? "idle" : a->connected ? "connected" : "connecting");
+        g_string_append_printf(out, "  sessions     %u established so far\n", c->n_sessions);
+        g_string_append_printf(out, "  connections  %u open, %u waiting\n", c->relays->len, g_queue_get_length(&c->pending));
+        if (!a || !a->connected || !a->session)
+                return;
+        g_string_append_printf(out, "  pair         %s <-> %s\n", n2p_ice_local_type(a->ice), n2p_ice_remote_type(a->ice));
+        g_string_append_printf(out, "  sent         %" G_GUINT64_FORMAT " bytes\n", n2p_session_bytes_sent(a->session));
+        g_string_append_printf(out, "  received     %" G_GUINT64_FORMAT " bytes\n", n2p_session_bytes_received(a->session));
+        g_string_append_printf(out, "  streams      %u\n", n2p_session_n_streams(a->session));
+}
+
 static gboolean on_quit_signal(gpointer userdata) {
         quit(userdata, 0);
         return G_SOURCE_CONTINUE;
@@ -801,9 +823,19 @@ int n2p_connect_main(int argc, char **argv) {
         g_unix_signal_add(SIGINT, on_quit_signal, &c);
         if (c.activated)
                 c.listen_watch = g_unix_fd_add(c.listen_fd, G_IO_IN, on_accept, &c);
+        {
+                g_autofree char *dir = n2p_control_dir();
+                char hex[9];
+                sodium_bin2hex(hex, sizeof hex, c.addr.key, 4);
+                g_autofree char *path = g_strdup_printf("%s/client-%s-%d.ctl", dir, hex, (int) getpid());
+                r = n2p_control_open(path, status_text, &c, &c.control);
+                if (r < 0)
+                        n2p_log_debug("no control socket at %s: %s", path, strerror(-r));
+        }
         attempt_start(&c);
         g_main_loop_run(c.loop);
 
+        c.control = n2p_control_free(c.control);
         if (c.listen_watch)
                 g_source_remove(c.listen_watch);
         if (c.idle_timer)

@@ -20,6 +20,7 @@
 
 #include "addr.h"
 #include "common.h"
+#include "control.h"
 #include "log.h"
 #include "rendezvous.h"
 #include "signalling.h"
@@ -63,6 +64,11 @@ typedef struct Session {
         int ctl_fd;
         guint ctl_watch;
         guint answer_timer;
+        /* the worker's latest STATS */
+        bool have_stats;
+        uint32_t rtt_us, streams;
+        uint64_t sent, received;
+        char local_type[33], remote_type[33];
 } Session;
 
 struct Server {
@@ -83,6 +89,10 @@ struct Server {
         guint rv_timer;
         bool rv_registered, rv_warned;
         gint64 rv_last_ok;                /* monotonic µs of the last REGISTERED */
+        struct sockaddr_storage bound;
+        n2p_control *control;
+        /* what happened to handshakes, for `n2pctl status` */
+        uint64_t n_accepted, n_undecryptable, n_replayed, n_busy, n_malformed, n_reject_limited;
 };
 
 static void session_free(Session *s) {
@@ -191,6 +201,31 @@ static int answer(Session *s, uint8_t status, const n2p_ice_desc *desc) {
         return 0;
 }
 
+static bool get_text(const uint8_t *buf, size_t n, size_t *off, char out[33]) {
+        if (*off >= n || buf[*off] > 32 || buf[*off] > n - *off - 1)
+                return false;
+        size_t l = buf[(*off)++];
+        for (size_t i = 0; i < l; i++)
+                out[i] = g_ascii_isprint(buf[*off + i]) ? (char) buf[*off + i] : '?';
+        out[l] = '\0';
+        *off += l;
+        return true;
+}
+
+static void parse_stats(Session *s, const uint8_t *buf, size_t n) {
+        size_t off = N2P_CTL_STATS_FIXED;
+        char lt[33], rt[33];
+        if (n < N2P_CTL_STATS_FIXED || !get_text(buf, n, &off, lt) || !get_text(buf, n, &off, rt))
+                return;
+        s->rtt_us = n2p_get_be32(buf + 1);
+        s->sent = n2p_get_be64(buf + 5);
+        s->received = n2p_get_be64(buf + 13);
+        s->streams = n2p_get_be32(buf + 21);
+        memcpy(s->local_type, lt, sizeof lt);
+        memcpy(s->remote_type, rt, sizeof rt);
+        s->have_stats = true;
+}
+
 static gboolean on_ctl(int fd, GIOCondition cond, gpointer userdata) {
         Session *s = userdata;
         uint8_t buf[N2P_CTL_MAX + 1];
@@ -205,6 +240,10 @@ static gboolean on_ctl(int fd, GIOCondition cond, gpointer userdata) {
                 if (!s->answered)
                         (void) answer(s, N2P_REFUSE_INTERNAL, NULL);
                 return G_SOURCE_REMOVE;
+        }
+        if (buf[0] == N2P_CTL_STATS) {
+                parse_stats(s, buf, (size_t) n);
+                return G_SOURCE_CONTINUE;
         }
         if (s->answered)
                 return G_SOURCE_CONTINUE;   /* nothing else is expected from a worker */
@@ -310,8 +349,11 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path 
                 uint8_t rej[N2P_PKT_REJECT_SIZE];
                 gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
                 g_free(s);
-                if (r != -EBADMSG || len < N2P_PKT_INIT_HEADER)
+                if (r != -EBADMSG || len < N2P_PKT_INIT_HEADER) {
+                        srv->n_malformed++;
                         return;
+                }
+                srv->n_undecryptable++;
                 /* A LAN broadcast or a rendezvous routed this by our key, so a failure
                  * there is garbage, not a dialled wrong key: stay silent. */
                 if (path->via_rv)
@@ -322,8 +364,10 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path 
                         srv->reject_second = now;
                         srv->reject_tokens = 10;
                 }
-                if (srv->reject_tokens == 0)
+                if (srv->reject_tokens == 0) {
+                        srv->n_reject_limited++;
                         return;
+                }
                 srv->reject_tokens--;
                 n2p_signal_make_reject(n2p_get_be32(pkt + 4), N2P_REFUSE_UNDECRYPTABLE, rej);
                 send_on_path(srv, path, rej, sizeof rej);
@@ -336,6 +380,7 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path 
         GBytes *last = g_hash_table_lookup(srv->last_init, xhex);
         if (last && memcmp(info.tai64n, g_bytes_get_data(last, NULL), N2P_TAI64N_SIZE) <= 0) {
                 n2p_log_debug("replayed or stale handshake from %s, dropped", xhex);
+                srv->n_replayed++;
                 n2p_noise_wipe(&s->hs);
                 g_free(s);
                 return;
@@ -352,6 +397,7 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path 
         memcpy(s->client_ed, info.client_ed, 32);
         s->client = n2p_addr_format_short(info.client_ed);
         srv->n_pending++;
+        srv->n_accepted++;
         g_hash_table_insert(srv->sessions, GUINT_TO_POINTER(s->index), s);
         update_status(srv);
 
@@ -362,6 +408,7 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path 
 
         if (g_hash_table_size(srv->sessions) > N2P_MAX_SESSIONS || srv->n_pending > N2P_MAX_PENDING_HANDSHAKES) {
                 n2p_log_warning("refusing %s: session limit reached", s->client);
+                srv->n_busy++;
                 (void) answer(s, N2P_REFUSE_BUSY, NULL);
                 session_end(s);
                 return;
@@ -516,10 +563,48 @@ static gboolean on_udp(int fd, GIOCondition cond, gpointer userdata) {
                                 handle_rv(srv, pkt, (size_t) n);
                         break;
                 default:
+                        srv->n_malformed++;
                         break;
                 }
         }
         return G_SOURCE_CONTINUE;
+}
+
+static void status_text(GString *out, void *userdata) {
+        Server *srv = userdata;
+        g_autofree char *me = n2p_addr_format_short(srv->key.ed_public);
+        char t[80];
+        GHashTableIter it;
+        gpointer v;
+
+        g_string_append_printf(out, "server %s (pid %d)\n", me, (int) getpid());
+        g_string_append_printf(out, "  listening    %s\n", n2p_endpoint_format(&srv->bound, t, sizeof t));
+        if (srv->have_rv)
+                g_string_append_printf(out, "  rendezvous   %s, %s\n", n2p_endpoint_format(&srv->rv, t, sizeof t),
+                                       srv->rv_registered ? "registered" : "not registered");
+        g_string_append_printf(out, "  handshakes   %" G_GUINT64_FORMAT " accepted; dropped: %" G_GUINT64_FORMAT
+                               " undecryptable, %" G_GUINT64_FORMAT " replayed, %" G_GUINT64_FORMAT
+                               " malformed, %" G_GUINT64_FORMAT " over the session limit, %" G_GUINT64_FORMAT
+                               " unanswered (rate limit)\n",
+                               srv->n_accepted, srv->n_undecryptable, srv->n_replayed, srv->n_malformed,
+                               srv->n_busy, srv->n_reject_limited);
+        g_string_append_printf(out, "  sessions     %u\n", g_hash_table_size(srv->sessions));
+        g_hash_table_iter_init(&it, srv->sessions);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                Session *s = v;
+                const char *pid = s->proc ? g_subprocess_get_identifier(s->proc) : NULL;
+                g_string_append_printf(out, "  session %s (worker %s)\n", s->client, pid ?: "-");
+                if (!s->have_stats) {
+                        g_string_append(out, "    state      connecting\n");
+                        continue;
+                }
+                g_string_append_printf(out, "    pair       %s <-> %s\n", s->local_type, s->remote_type);
+                if (s->rtt_us)
+                        g_string_append_printf(out, "    rtt        %.1f ms\n", s->rtt_us / 1000.0);
+                g_string_append_printf(out, "    sent       %" G_GUINT64_FORMAT " bytes\n", s->sent);
+                g_string_append_printf(out, "    received   %" G_GUINT64_FORMAT " bytes\n", s->received);
+                g_string_append_printf(out, "    streams    %u\n", s->streams);
+        }
 }
 
 static gboolean on_quit_signal(gpointer userdata) {
@@ -716,6 +801,7 @@ int n2p_server_main(int argc, char **argv) {
                 srv.local_address = g_strdup(inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &bound)->sin6_addr, ip, sizeof ip));
         }
 
+        srv.bound = bound;
         r = n2p_local_endpoints(&bound, eps, N2P_ADDR_MAX_ENDPOINTS, &n_eps);
         if (r < 0) {
                 n2p_log_error_errno(r, "cannot list local addresses: %m");
@@ -742,6 +828,14 @@ int n2p_server_main(int argc, char **argv) {
         g_unix_signal_add(SIGINT, on_quit_signal, &srv);
         signal(SIGPIPE, SIG_IGN);
         update_status(&srv);
+        {
+                const char *rd = g_getenv("RUNTIME_DIRECTORY");
+                g_autofree char *dir = rd && *rd ? g_strdup(rd) : n2p_control_dir();
+                g_autofree char *path = g_build_filename(dir, rd && *rd ? "control" : "server.ctl", NULL);
+                r = n2p_control_open(path, status_text, &srv, &srv.control);
+                if (r < 0)
+                        n2p_log_warning_errno(r, "no control socket at %s (n2pctl status will not see this server): %m", path);
+        }
         if (srv.have_rv) {
                 srv.rv_last_ok = g_get_monotonic_time();
                 rv_register(&srv);
@@ -769,6 +863,7 @@ out:
                 g_source_remove(srv.udp_watch);
         if (srv.rv_timer)
                 g_source_remove(srv.rv_timer);
+        srv.control = n2p_control_free(srv.control);
         n2p_turn_clear(&srv.turn);
         if (srv.udp_fd >= 0)
                 close(srv.udp_fd);

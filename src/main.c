@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "control.h"
 #include "log.h"
 
 static const struct {
@@ -19,6 +20,7 @@ static const struct {
         { "connect", n2p_connect_main, "open a local store socket to a peer's nix-daemon" },
         { "address", n2p_address_main, "print this node's short and long addresses" },
         { "keygen",  n2p_keygen_main,  "create a new secret key file" },
+        { "status",  n2p_status_main,  "show the sessions of the running server and clients" },
 };
 
 static void help(FILE *f) {

@@ -37,7 +37,7 @@ typedef struct Worker {
         n2p_cipher tx, rx;
         n2p_session *session;
         GPtrArray *relays;
-        guint ctl_watch, connect_timer;
+        guint ctl_watch, connect_timer, stats_timer;
 } Worker;
 
 static void finish(Worker *w, int code) {
@@ -117,6 +117,8 @@ static void send_ctl(Worker *w, const uint8_t *buf, size_t len) {
         }
 }
 
+static gboolean on_stats_timer(gpointer userdata);
+
 static void on_ice_event(n2p_ice *ice, n2p_ice_event ev, void *userdata) {
         Worker *w = userdata;
         uint8_t msg[N2P_CTL_MAX];
@@ -144,6 +146,8 @@ static void on_ice_event(n2p_ice *ice, n2p_ice_event ev, void *userdata) {
                         w->connect_timer = 0;
                 }
                 w->connected = true;
+                if (!w->stats_timer)
+                        w->stats_timer = g_timeout_add_seconds(1, on_stats_timer, w);
                 n2p_log_info("session with %s established (%s <-> %s)", w->peer,
                              n2p_ice_local_type(w->ice), n2p_ice_remote_type(w->ice));
                 break;
@@ -237,6 +241,33 @@ static gboolean on_ctl(int fd, GIOCondition cond, gpointer userdata) {
         return G_SOURCE_CONTINUE;
 }
 
+static void put_text(uint8_t *buf, size_t *off, const char *t) {
+        size_t n = strlen(t) > 32 ? 32 : strlen(t);
+        buf[(*off)++] = (uint8_t) n;
+        memcpy(buf + *off, t, n);
+        *off += n;
+}
+
+/* What `n2pctl status` shows about this session, for the server to keep. */
+static gboolean on_stats_timer(gpointer userdata) {
+        Worker *w = userdata;
+        uint8_t msg[N2P_CTL_STATS_FIXED + 2 * 33];
+        size_t off = 0;
+
+        if (!w->session)
+                return G_SOURCE_CONTINUE;
+        msg[off++] = N2P_CTL_STATS;
+        n2p_put_be32(msg + off, 0);   /* RTT: not measured yet */
+        n2p_put_be64(msg + off + 4, n2p_session_bytes_sent(w->session));
+        n2p_put_be64(msg + off + 12, n2p_session_bytes_received(w->session));
+        n2p_put_be32(msg + off + 20, n2p_session_n_streams(w->session));
+        off += 24;
+        put_text(msg, &off, n2p_ice_local_type(w->ice));
+        put_text(msg, &off, n2p_ice_remote_type(w->ice));
+        send_ctl(w, msg, off);
+        return G_SOURCE_CONTINUE;
+}
+
 static gboolean on_connect_timeout(gpointer userdata) {
         Worker *w = userdata;
         w->connect_timer = 0;
@@ -305,6 +336,8 @@ int n2p_worker_main(int argc, char **argv) {
                 g_source_remove(w.ctl_watch);
         if (w.connect_timer)
                 g_source_remove(w.connect_timer);
+        if (w.stats_timer)
+                g_source_remove(w.stats_timer);
         n2p_turn_clear(&w.turn);
         n2p_cipher_wipe(&w.tx);
         n2p_cipher_wipe(&w.rx);
