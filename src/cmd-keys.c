@@ -11,14 +11,24 @@
 #include "log.h"
 #include "wire.h"
 
+#if N2P_HAVE_QRENCODE
+#include <qrencode.h>
+#endif
+
+/* Scanners need a light margin of four modules around the code. */
+#define QR_QUIET_ZONE 4
+
 static char *arg_key_file;
 static char *arg_listen;
+static bool arg_qr;
 
-static int parse_argv(int argc, char **argv, bool with_listen, const char *usage) {
+/* `address` options (--listen, --qr) are refused by `keygen`. */
+static int parse_argv(int argc, char **argv, bool address, const char *usage) {
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h' },
                 { "secret-key-file", required_argument, NULL, 'k' },
                 { "listen",          required_argument, NULL, 'l' },
+                { "qr",              no_argument,       NULL, 'q' },
                 {}
         };
         int c;
@@ -32,9 +42,14 @@ static int parse_argv(int argc, char **argv, bool with_listen, const char *usage
                         arg_key_file = optarg;
                         break;
                 case 'l':
-                        if (!with_listen)
+                        if (!address)
                                 goto bad;
                         arg_listen = optarg;
+                        break;
+                case 'q':
+                        if (!address)
+                                goto bad;
+                        arg_qr = true;
                         break;
                 default:
                 bad:
@@ -48,13 +63,52 @@ static int parse_argv(int argc, char **argv, bool with_listen, const char *usage
         return 1;
 }
 
+#if N2P_HAVE_QRENCODE
+/* Two modules per character cell with half blocks, so the code stays square in
+ * a terminal. Light modules are the ones drawn, as `qrencode -t UTF8` does:
+ * a terminal's text is light on dark, and the quiet zone must be light. */
+static int print_qr(const char *text) {
+        static const char *const cell[4] = {
+                [0] = " ",              /* both dark */
+                [1] = "\u2584",         /* lower light */
+                [2] = "\u2580",         /* upper light */
+                [3] = "\u2588",         /* both light */
+        };
+        QRcode *qr;
+        int width;
+
+        /* Byte mode: the address is lower-case, which alphanumeric mode cannot hold. */
+        qr = QRcode_encodeString8bit(text, 0, QR_ECLEVEL_L);
+        if (!qr)
+                return -errno;
+        width = qr->width + 2 * QR_QUIET_ZONE;
+        for (int y = 0; y < width; y += 2) {
+                for (int x = 0; x < width; x++) {
+                        int mx = x - QR_QUIET_ZONE, up = y - QR_QUIET_ZONE, lo = up + 1;
+                        bool in_x = mx >= 0 && mx < qr->width;
+                        /* bit 0 of each module byte is "dark" */
+                        bool up_light = !(in_x && up >= 0 && up < qr->width &&
+                                          (qr->data[up * qr->width + mx] & 1));
+                        bool lo_light = y + 1 >= width ||
+                                        !(in_x && lo >= 0 && lo < qr->width &&
+                                          (qr->data[lo * qr->width + mx] & 1));
+                        fputs(cell[up_light << 1 | lo_light], stdout);
+                }
+                putchar('\n');
+        }
+        QRcode_free(qr);
+        return 0;
+}
+#endif
+
 int n2p_address_main(int argc, char **argv) {
         static const char usage[] =
-                "Usage: n2pctl address [--secret-key-file FILE] [--listen ADDR:PORT]\n\n"
+                "Usage: n2pctl address [--secret-key-file FILE] [--listen ADDR:PORT] [--qr]\n\n"
                 "Print the node's short and long addresses.\n\n"
                 "  -h --help                 show this help\n"
                 "     --secret-key-file FILE the node's key (created if missing)\n"
-                "     --listen ADDR:PORT     the server's UDP endpoint (default 0.0.0.0:7787)\n";
+                "     --listen ADDR:PORT     the server's UDP endpoint (default 0.0.0.0:7787)\n"
+                "     --qr                   also show the long address as a QR code\n";
         struct sockaddr_storage listen, eps[N2P_ADDR_MAX_ENDPOINTS];
         n2p_addr a = { .is_long = true };
         char err[128];
@@ -65,6 +119,11 @@ int n2p_address_main(int argc, char **argv) {
         r = parse_argv(argc, argv, true, usage);
         if (r <= 0)
                 return r;
+#if !N2P_HAVE_QRENCODE
+        /* Before touching the key, so that nothing is created for a request that fails. */
+        if (arg_qr)
+                return n2p_log_error("--qr: n2pctl was built without QR support (libqrencode)");
+#endif
         r = n2p_endpoint_parse(arg_listen ?: "0.0.0.0", N2P_DEFAULT_PORT, &listen, err, sizeof err);
         if (r < 0)
                 return n2p_log_error("invalid --listen '%s': %s", arg_listen, err);
@@ -85,6 +144,14 @@ int n2p_address_main(int argc, char **argv) {
         if (!l)
                 return n2p_log_error("cannot format the long address");
         printf("short address: %s\nlong address: %s\n", s, l);
+#if N2P_HAVE_QRENCODE
+        if (arg_qr) {
+                putchar('\n');
+                r = print_qr(l);
+                if (r < 0)
+                        return n2p_log_error_errno(r, "cannot make a QR code of the long address: %m");
+        }
+#endif
         return 0;
 }
 
