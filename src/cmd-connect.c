@@ -229,7 +229,13 @@ static void serve(Client *c, int fd) {
                 close(fd);
                 return;
         }
-        g_ptr_array_add(c->relays, n2p_relay_new(st, fd, on_relay_done, c));
+        n2p_relay *r = n2p_relay_new(st, fd, on_relay_done, c);
+        if (!r) {
+                n2p_stream_reset(st, EIO);
+                close(fd);
+                return;
+        }
+        g_ptr_array_add(c->relays, r);
 }
 
 static gboolean on_accept(int fd, GIOCondition cond, gpointer userdata) {

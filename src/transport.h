@@ -123,3 +123,11 @@ uint32_t n2p_stream_id(const n2p_stream *st);
 /* The owner is done with the stream (after it closed both ways or was reset).
  * A stream that is neither finished nor reset is reset with ECONNABORTED. */
 void n2p_stream_release(n2p_stream *st);
+
+/* Processes one decrypted frame exactly as if it came from the peer (tests and
+ * fuzzing). Returns 0, or a negative errno after which the session is closed. */
+int n2p_session_deliver_frame(n2p_session *s, const uint8_t *frame, size_t len);
+
+/* Sealed bytes waiting for the carrier: at most N2P_SESSION_SEND_BUFFER of data
+ * plus a small fixed allowance for control frames. */
+size_t n2p_session_send_queued(const n2p_session *s);

@@ -80,7 +80,12 @@ static void on_stream_opened(n2p_session *s, n2p_stream *st, void *userdata) {
                 n2p_stream_reset(st, e);
                 return;
         }
-        n2p_relay *r = n2p_relay_new(st, n2p_take_fd(&fd), on_relay_done, w);
+        n2p_relay *r = n2p_relay_new(st, fd, on_relay_done, w);
+        if (!r) {
+                n2p_stream_reset(st, EIO);
+                return;
+        }
+        fd = -1;   /* the relay owns it now */
         g_ptr_array_add(w->relays, r);
 }
 
