@@ -25,7 +25,8 @@
  *   ANSWER     node -> rv     [0x14][0 0 0][cookie u32][RESP or REJECT packet]
  *   DELIVER    rv -> client   [0x15][0 0 0][RESP or REJECT packet]
  *   ERROR      rv -> client   [0x16][code][0 0][target Ed25519 key 32]
- *   CREDS_REQ  client -> rv   [0x17][0 0 0]                      (TURN credentials, please)
+ *   CREDS_REQ  client -> rv   [0x17][0 ...]  zero-padded to the size of the largest CREDS,
+ *                             so the answer is never larger than the request
  *   CREDS      rv -> client   [0x18][status][0 0][lifetime u32][turn_user_len u8][turn_user]
  *                             [turn_pass_len u8][turn_pass]
  *
