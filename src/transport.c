@@ -89,6 +89,8 @@ struct n2p_session {
         guint fail_source;
 
         uint64_t bytes_sent, bytes_received;
+        guint ping_source;
+        uint32_t srtt_us;
 };
 
 static void session_close_internal(n2p_session *s, int error, bool send_goaway);
@@ -306,6 +308,39 @@ static size_t data_chunk(size_t want, uint64_t credit, size_t room) {
         return (size_t) MIN(MIN((uint64_t) want, credit), (uint64_t) MIN((size_t) N2P_FRAME_MAX_PAYLOAD, room - RECORD_OVERHEAD));
 }
 
+static gboolean ping_cb(gpointer userdata) {
+        n2p_session *s = userdata;
+        uint8_t p[8];
+        int r;
+
+        if (s->closed || s->pending_error != 0 || s->free_pending)
+                return G_SOURCE_CONTINUE;
+        n2p_put_be64(p, (uint64_t) g_get_monotonic_time());
+        r = session_seal(s, N2P_FRAME_PING, 0, p, sizeof p, SEND_QUEUE_LIMIT);
+        if (r < 0)
+                session_fail_later(s, r, false);
+        else
+                session_flush(s);
+        return G_SOURCE_CONTINUE;
+}
+
+static int handle_ping(n2p_session *s, uint8_t type, const uint8_t *p) {
+        if (type == N2P_FRAME_PING) {
+                int r = session_seal(s, N2P_FRAME_PONG, 0, p, 8, SEND_QUEUE_LIMIT);
+                if (r < 0)
+                        return r;
+                session_flush(s);
+                return 0;
+        }
+        /* A PONG carries our own clock back; anything implausible is ignored. */
+        uint64_t sent = n2p_get_be64(p), now = (uint64_t) g_get_monotonic_time();
+        if (sent <= now && now - sent < 60 * G_USEC_PER_SEC) {
+                uint32_t sample = (uint32_t) (now - sent);
+                s->srtt_us = s->srtt_us ? (uint32_t) (((uint64_t) s->srtt_us * 7 + sample) / 8) : sample;
+        }
+        return 0;
+}
+
 n2p_session *n2p_session_new(bool initiator, n2p_cipher *send, n2p_cipher *recv,
                              n2p_carrier_send_fn carrier_send, void *carrier_userdata,
                              const n2p_session_callbacks *cb, void *userdata) {
@@ -330,6 +365,7 @@ n2p_session *n2p_session_new(bool initiator, n2p_cipher *send, n2p_cipher *recv,
         s->live = g_hash_table_new(g_direct_hash, g_direct_equal);
         s->next_local_id = initiator ? 1 : 2;
         g_queue_init(&s->blocked);
+        s->ping_source = g_timeout_add(N2P_SESSION_PING_MS, ping_cb, s);
         return s;
 }
 
@@ -343,6 +379,8 @@ n2p_session *n2p_session_free(n2p_session *s) {
         }
         if (s->fail_source != 0)
                 g_source_remove(s->fail_source);
+        if (s->ping_source != 0)
+                g_source_remove(s->ping_source);
         while (s->streams)
                 stream_free(s->streams);
         g_queue_clear(&s->blocked);
@@ -523,6 +561,11 @@ static int process_frame(n2p_session *s, const uint8_t *f, size_t len) {
                 if (plen != 0)
                         return -EPROTO;
                 break;
+        case N2P_FRAME_PING:
+        case N2P_FRAME_PONG:
+                if (plen != 8 || id != 0)
+                        return -EPROTO;
+                return handle_ping(s, type, p);
         default:
                 return -EPROTO;
         }
@@ -700,6 +743,10 @@ n2p_stream *n2p_session_open_stream(n2p_session *s) {
 
 unsigned n2p_session_n_streams(const n2p_session *s) {
         return s ? s->n_local + s->n_peer : 0;
+}
+
+uint32_t n2p_session_rtt_us(const n2p_session *s) {
+        return s->srtt_us;
 }
 
 uint64_t n2p_session_bytes_sent(const n2p_session *s) {

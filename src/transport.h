@@ -19,6 +19,8 @@
  *   FIN     the sender will send no more on this stream
  *   RESET   payload = u32 error code (positive errno), the stream is gone both ways
  *   GOAWAY  payload = u32 error code, the session ends
+ *   PING    stream 0, payload = 8 opaque bytes; answered by PONG with the same bytes
+ *   PONG    (each side pings every N2P_SESSION_PING_MS to measure the round trip)
  * A peer that exceeds its window, reuses an id, opens more than the limit or sends
  * anything malformed ends the session (N2P_SESSION_PROTOCOL_ERROR).
  */
@@ -41,6 +43,9 @@ enum {
         N2P_FRAME_FIN = 3,
         N2P_FRAME_RESET = 4,
         N2P_FRAME_GOAWAY = 5,
+        N2P_FRAME_PING = 6,
+        N2P_FRAME_PONG = 7,
+        N2P_SESSION_PING_MS = 2000,
 
         N2P_STREAM_WINDOW = 1024 * 1024,       /* receive window per stream, bytes */
         N2P_MAX_STREAMS = 64,                  /* open streams per session, each way */
@@ -84,6 +89,9 @@ n2p_stream *n2p_session_open_stream(n2p_session *s);
 void n2p_session_close(n2p_session *s, int error);
 
 unsigned n2p_session_n_streams(const n2p_session *s);
+/* Smoothed round trip from PING/PONG, in µs; 0 before the first answer. It is the
+ * round trip the session sees, queueing behind bulk data included. */
+uint32_t n2p_session_rtt_us(const n2p_session *s);
 uint64_t n2p_session_bytes_sent(const n2p_session *s);      /* stream payload bytes */
 uint64_t n2p_session_bytes_received(const n2p_session *s);
 

@@ -262,7 +262,7 @@ static gboolean on_stats_timer(gpointer userdata) {
         if (!w->session)
                 return G_SOURCE_CONTINUE;
         msg[off++] = N2P_CTL_STATS;
-        n2p_put_be32(msg + off, 0);   /* RTT: not measured yet */
+        n2p_put_be32(msg + off, n2p_session_rtt_us(w->session));
         n2p_put_be64(msg + off + 4, n2p_session_bytes_sent(w->session));
         n2p_put_be64(msg + off + 12, n2p_session_bytes_received(w->session));
         n2p_put_be32(msg + off + 20, n2p_session_n_streams(w->session));

@@ -1313,11 +1313,60 @@ static void test_carrier_error(void) {
         g_free(f);
 }
 
+/* ---- round-trip time ---- */
+
+static bool rtt_cond(void *data) {
+        pair *p = data;
+        return n2p_session_rtt_us(p->a) > 0 && n2p_session_rtt_us(p->b) > 0;
+}
+
+static void test_ping_rtt(void) {
+        pair p;
+
+        pair_init(&p, 0, 64 * 1024, NULL);
+        g_assert_cmpuint(n2p_session_rtt_us(p.a), ==, 0);
+        g_assert_true(run_until(rtt_cond, &p, 3 * N2P_SESSION_PING_MS));
+        /* In-memory carrier: well under a second. */
+        g_assert_cmpuint(n2p_session_rtt_us(p.a), <, G_USEC_PER_SEC);
+        g_assert_cmpuint(n2p_session_rtt_us(p.b), <, G_USEC_PER_SEC);
+        g_assert_false(p.a_closed);
+        g_assert_false(p.b_closed);
+        pair_done(&p);
+}
+
+static void test_ping_answered(void) {
+        raw *r = raw_new();
+        uint8_t stamp[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+        g_assert_cmpint(deliver(r, N2P_FRAME_PING, 0, stamp, sizeof stamp), ==, 0);
+        g_assert_true(raw_sent_has(r, N2P_FRAME_PONG, 0, 0));
+        /* A PONG that does not carry a plausible time of ours is ignored. */
+        g_assert_cmpint(deliver(r, N2P_FRAME_PONG, 0, stamp, sizeof stamp), ==, 0);
+        g_assert_cmpuint(n2p_session_rtt_us(r->s), ==, 0);
+        g_assert_false(r->closed);
+        raw_free(r);
+}
+
+static void test_ping_malformed(void) {
+        uint8_t stamp[8] = {};
+        raw *r = raw_new();
+        g_assert_cmpint(deliver(r, N2P_FRAME_PING, 0, stamp, 4), ==, -EPROTO);
+        g_assert_true(r->closed);
+        raw_free(r);
+        r = raw_new();
+        g_assert_cmpint(deliver(r, N2P_FRAME_PONG, 3, stamp, 8), ==, -EPROTO);
+        g_assert_true(r->closed);
+        raw_free(r);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_assert_cmpint(sodium_init(), >=, 0);
 
         g_test_add_func("/transport/bidi/random-chunks", test_bidi_random_chunks);
+        g_test_add_func("/transport/ping/rtt", test_ping_rtt);
+        g_test_add_func("/transport/ping/answered", test_ping_answered);
+        g_test_add_func("/transport/ping/malformed", test_ping_malformed);
         g_test_add_func("/transport/bidi/one-byte-chunks", test_bidi_one_byte_chunks);
         g_test_add_func("/transport/bidi/large-chunks", test_bidi_large_chunks);
         g_test_add_func("/transport/half-close", test_half_close);
