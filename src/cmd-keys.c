@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* `n2pctl address` and `n2pctl keygen`. */
+/* `n2pctl address`, `n2pctl keygen` and `n2pctl key`. */
 #include <errno.h>
 #include <getopt.h>
 #include <glib.h>
@@ -188,6 +188,29 @@ int n2p_keygen_main(int argc, char **argv) {
         g_autofree char *s = n2p_addr_format_short(key.ed_public);
         n2p_key_wipe(&key);
         fprintf(stderr, "%s: wrote %s\n", n2p_program, path);
+        printf("%s\n", s);
+        return 0;
+}
+
+int n2p_key_main(int argc, char **argv) {
+        static const char usage[] =
+                "Usage: n2pctl key [--secret-key-file FILE]\n\n"
+                "Print this node's key as a client presents it (its short address): the line\n"
+                "a server lists in its --authorized-keys file to let this node connect.\n\n"
+                "  -h --help                 show this help\n"
+                "     --secret-key-file FILE the key (default: the node's key file, created if\n"
+                "                            missing)\n";
+        n2p_key key;
+        int r;
+
+        r = parse_argv(argc, argv, false, usage);
+        if (r <= 0)
+                return r;
+        r = n2p_identity(arg_key_file, false, &key);
+        if (r < 0)
+                return r;
+        g_autofree char *s = n2p_addr_format_short(key.ed_public);
+        n2p_key_wipe(&key);
         printf("%s\n", s);
         return 0;
 }

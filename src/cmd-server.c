@@ -19,6 +19,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "addr.h"
+#include "authkeys.h"
 #include "common.h"
 #include "control.h"
 #include "log.h"
@@ -36,6 +37,7 @@ static char *arg_stun;
 static char *arg_turn;
 static char *arg_turn_file;
 static char *arg_rendezvous;
+static char *arg_authorized_keys;
 
 /* Where an INIT came from, and so where its answer goes: straight back, or back
  * through the rendezvous service that forwarded it. */
@@ -93,6 +95,11 @@ struct Server {
         n2p_control *control;
         /* what happened to handshakes, for `n2pctl status` */
         uint64_t n_accepted, n_undecryptable, n_replayed, n_busy, n_malformed, n_reject_limited;
+        uint64_t n_unauthorized;
+        n2p_authkeys *authorized;         /* NULL: any key is accepted (and logged) */
+        gint64 refusal_second;            /* refusals are logged at a bounded rate */
+        unsigned refusal_logged;
+        bool one_time_used;               /* --one-time-key: its one session was taken */
 };
 
 static void session_free(Session *s) {
@@ -134,8 +141,50 @@ static void update_status(Server *srv) {
 
 static void session_end(Session *s) {
         Server *srv = s->server;
+        bool was_one_time = arg_one_time_key && s->answered && s->resp_len > 0 && s->proc;
         g_hash_table_remove(srv->sessions, GUINT_TO_POINTER(s->index));
         update_status(srv);
+        /* A one-time address serves one session: when it ends, so does the node. */
+        if (was_one_time && srv->one_time_used && g_hash_table_size(srv->sessions) == 0) {
+                n2p_log_info("the one session of this one-time key ended, exiting");
+                g_main_loop_quit(srv->loop);
+        }
+}
+
+static int load_authorized_keys(Server *srv) {
+        g_autofree char *text = NULL;
+        g_autoptr(GError) error = NULL;
+        n2p_authkeys *k = NULL;
+        char err[200];
+        size_t len;
+
+        if (!g_file_get_contents(arg_authorized_keys, &text, &len, &error))
+                return n2p_log_error("cannot read --authorized-keys %s: %s", arg_authorized_keys, error->message);
+        if (n2p_authkeys_parse(text, len, &k, err, sizeof err) < 0)
+                return n2p_log_error("invalid --authorized-keys %s: %s", arg_authorized_keys, err);
+        n2p_authkeys_free(srv->authorized);
+        srv->authorized = k;
+        n2p_log_info("%zu authorized client key%s from %s", n2p_authkeys_count(k),
+                     n2p_authkeys_count(k) == 1 ? "" : "s", arg_authorized_keys);
+        return 0;
+}
+
+static gboolean on_reload_signal(gpointer userdata) {
+        Server *srv = userdata;
+        /* A broken file keeps the list we have: better than admitting anyone or no one. */
+        if (arg_authorized_keys && load_authorized_keys(srv) < 0)
+                n2p_log_warning("keeping the previous list of authorized keys");
+        return G_SOURCE_CONTINUE;
+}
+
+/* Refusals are logged with the key, but a flood of them must not flood the log. */
+static bool refusal_log_ok(Server *srv) {
+        gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+        if (now != srv->refusal_second) {
+                srv->refusal_second = now;
+                srv->refusal_logged = 0;
+        }
+        return srv->refusal_logged++ < 10;
 }
 
 static socklen_t sa_len(const struct sockaddr_storage *sa) {
@@ -387,6 +436,28 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path 
         }
         g_hash_table_replace(srv->last_init, g_steal_pointer(&xhex), g_bytes_new(info.tai64n, N2P_TAI64N_SIZE));
 
+        /* Who may connect is decided here, inside the handshake: a refused client
+         * never gets a worker, so not one byte of it reaches nix-daemon. */
+        if ((srv->authorized && !n2p_authkeys_contains(srv->authorized, info.client_ed)) ||
+            (arg_one_time_key && srv->one_time_used)) {
+                uint8_t resp[N2P_PKT_MAX];
+                size_t resp_len;
+                srv->n_unauthorized++;
+                if (refusal_log_ok(srv)) {
+                        g_autofree char *who = n2p_addr_format_short(info.client_ed);
+                        n2p_log_warning("refused %s: %s", who, srv->authorized && !n2p_authkeys_contains(srv->authorized, info.client_ed) ?
+                                        "not in --authorized-keys" : "this one-time address was already used");
+                }
+                if (n2p_signal_make_resp(&s->hs, 0, info.sender, N2P_REFUSE_UNAUTHORIZED, NULL,
+                                         resp, sizeof resp, &resp_len) == 0)
+                        send_on_path(srv, path, resp, resp_len);
+                n2p_noise_wipe(&s->hs);
+                g_free(s);
+                return;
+        }
+        if (arg_one_time_key)
+                srv->one_time_used = true;
+
         s->server = srv;
         do
                 s->index = randombytes_random();
@@ -585,9 +656,12 @@ static void status_text(GString *out, void *userdata) {
         g_string_append_printf(out, "  handshakes   %" G_GUINT64_FORMAT " accepted; dropped: %" G_GUINT64_FORMAT
                                " undecryptable, %" G_GUINT64_FORMAT " replayed, %" G_GUINT64_FORMAT
                                " malformed, %" G_GUINT64_FORMAT " over the session limit, %" G_GUINT64_FORMAT
-                               " unanswered (rate limit)\n",
+                               " unanswered (rate limit), %" G_GUINT64_FORMAT " not authorized\n",
                                srv->n_accepted, srv->n_undecryptable, srv->n_replayed, srv->n_malformed,
-                               srv->n_busy, srv->n_reject_limited);
+                               srv->n_busy, srv->n_reject_limited, srv->n_unauthorized);
+        if (arg_authorized_keys)
+                g_string_append_printf(out, "  authorized   %zu keys from %s\n",
+                                       srv->authorized ? n2p_authkeys_count(srv->authorized) : 0, arg_authorized_keys);
         g_string_append_printf(out, "  sessions     %u\n", g_hash_table_size(srv->sessions));
         g_hash_table_iter_init(&it, srv->sessions);
         while (g_hash_table_iter_next(&it, NULL, &v)) {
@@ -652,7 +726,7 @@ static int open_socket(Server *srv, struct sockaddr_storage *ret_bound) {
 
 static int parse_argv(int argc, char **argv) {
         enum { ARG_KEY = 0x100, ARG_ONE_TIME, ARG_TIMEOUT, ARG_LISTEN, ARG_NIX, ARG_STUN, ARG_TURN,
-               ARG_TURN_FILE, ARG_RENDEZVOUS, ARG_VERSION };
+               ARG_TURN_FILE, ARG_RENDEZVOUS, ARG_AUTHORIZED_KEYS, ARG_VERSION };
         static const struct option options[] = {
                 { "help",              no_argument,       NULL, 'h' },
                 { "version",           no_argument,       NULL, ARG_VERSION },
@@ -666,6 +740,7 @@ static int parse_argv(int argc, char **argv) {
                 { "turn",              required_argument, NULL, ARG_TURN },
                 { "turn-credentials-file", required_argument, NULL, ARG_TURN_FILE },
                 { "rendezvous",        required_argument, NULL, ARG_RENDEZVOUS },
+                { "authorized-keys",   required_argument, NULL, ARG_AUTHORIZED_KEYS },
                 {}
         };
         int c;
@@ -693,6 +768,8 @@ static int parse_argv(int argc, char **argv) {
                                "                               TURN server for relayed candidates\n"
                                "     --turn-credentials-file FILE\n"
                                "                               the same, read from a file (mode 0600)\n"
+                               "     --authorized-keys FILE    accept only the client keys listed in FILE\n"
+                               "                               (reloaded on SIGHUP); default: any key\n"
                                "     --rendezvous HOST:PORT    register with this rendezvous service, so that\n"
                                "                               peers behind NATs reach this node by its key\n",
                                n2p_program, strcmp(n2p_program, "n2pd") == 0 ? "" : " server", N2P_DEFAULT_PORT);
@@ -735,6 +812,9 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case ARG_RENDEZVOUS:
                         arg_rendezvous = optarg;
+                        break;
+                case ARG_AUTHORIZED_KEYS:
+                        arg_authorized_keys = optarg;
                         break;
                 default:
                         fprintf(stderr, "Try '%s --help'.\n", n2p_program);
@@ -783,9 +863,14 @@ int n2p_server_main(int argc, char **argv) {
                 n2p_endpoint_format(&srv.rv, a.rendezvous, sizeof a.rendezvous);
         }
 
+        if (arg_authorized_keys && load_authorized_keys(&srv) < 0) {
+                n2p_turn_clear(&srv.turn);
+                return -EINVAL;
+        }
         r = n2p_identity(arg_key_file, arg_one_time_key, &srv.key);
         if (r < 0) {
                 n2p_turn_clear(&srv.turn);
+                srv.authorized = n2p_authkeys_free(srv.authorized);
                 return r;
         }
         r = open_socket(&srv, &bound);
@@ -826,6 +911,7 @@ int n2p_server_main(int argc, char **argv) {
         srv.udp_watch = g_unix_fd_add(srv.udp_fd, G_IO_IN, on_udp, &srv);
         g_unix_signal_add(SIGTERM, on_quit_signal, &srv);
         g_unix_signal_add(SIGINT, on_quit_signal, &srv);
+        g_unix_signal_add(SIGHUP, on_reload_signal, &srv);
         signal(SIGPIPE, SIG_IGN);
         update_status(&srv);
         {
@@ -864,6 +950,7 @@ out:
         if (srv.rv_timer)
                 g_source_remove(srv.rv_timer);
         srv.control = n2p_control_free(srv.control);
+        srv.authorized = n2p_authkeys_free(srv.authorized);
         n2p_turn_clear(&srv.turn);
         if (srv.udp_fd >= 0)
                 close(srv.udp_fd);

@@ -14,6 +14,7 @@ int n2p_server_main(int argc, char **argv);
 int n2p_connect_main(int argc, char **argv);
 int n2p_address_main(int argc, char **argv);
 int n2p_keygen_main(int argc, char **argv);
+int n2p_key_main(int argc, char **argv);
 int n2p_worker_main(int argc, char **argv);
 
 extern const char *n2p_program;   /* "n2pctl", "n2pd" or "n2p": for messages */

@@ -20,6 +20,7 @@ static const struct {
         { "connect", n2p_connect_main, "open a local store socket to a peer's nix-daemon" },
         { "address", n2p_address_main, "print this node's short and long addresses" },
         { "keygen",  n2p_keygen_main,  "create a new secret key file" },
+        { "key",     n2p_key_main,     "print this node's client key (for a peer's --authorized-keys)" },
         { "status",  n2p_status_main,  "show the sessions of the running server and clients" },
 };
 
