@@ -7,11 +7,11 @@ _n2pctl_opts() {
         case $1 in
         server)  echo '-h --help --version -v --verbose --secret-key-file --one-time-key
                        --timeout --listen --nix-daemon-socket --stun --turn
-                       --turn-credentials-file --rendezvous' ;;
+                       --turn-credentials-file --rendezvous --authorized-keys' ;;
         connect) echo '-h --help --version -v --verbose --socket --timeout --secret-key-file
                        --one-time-key --stun --turn --turn-credentials-file --rendezvous' ;;
         address) echo '-h --help --secret-key-file --listen --qr' ;;
-        keygen)  echo '-h --help --secret-key-file' ;;
+        keygen|key) echo '-h --help --secret-key-file' ;;
         status)  echo '-h --help' ;;
         *)       echo '-h --help --version' ;;
         esac
@@ -30,7 +30,7 @@ _n2pctl() {
         fi
 
         # Options that take an argument, and what kind.
-        local files='--secret-key-file --socket --nix-daemon-socket --turn-credentials-file'
+        local files='--secret-key-file --socket --nix-daemon-socket --turn-credentials-file --authorized-keys'
         local values='--timeout --listen --stun --turn --rendezvous'
         if [[ $cur == = ]]; then
                 cur=
@@ -52,7 +52,7 @@ _n2pctl() {
         # option's argument. `n2pd` is always the server; `n2p` has upstream's
         # two names.
         local prog=${words[0]##*/} cmd= i w
-        local commands='server connect address keygen status help'
+        local commands='server connect address keygen key status help'
         [[ $prog == n2pd ]] && cmd=server
         [[ $prog == n2p ]] && commands='server client'
         for ((i = 1; i < cword; i++)); do
