@@ -74,7 +74,7 @@ else
         echo "SKIP: bash-completion not installed ($HELPERS): only the plain mode is checked"
 fi
 
-server='-h --help --version -v --verbose --secret-key-file --one-time-key --timeout --listen --nix-daemon-socket --stun --turn --turn-credentials-file --rendezvous'
+server='-h --help --version -v --verbose --secret-key-file --one-time-key --timeout --listen --nix-daemon-socket --stun --turn --turn-credentials-file --rendezvous --authorized-keys'
 connect='-h --help --version -v --verbose --socket --timeout --secret-key-file --one-time-key --stun --turn --turn-credentials-file --rendezvous'
 address='-h --help --secret-key-file --listen --qr'
 keygen='-h --help --secret-key-file'
@@ -86,7 +86,7 @@ mkdir -p "$T/keys"
 : >"$T/keys/bob.key"
 
 for m in "${modes[@]}"; do
-        expect "$m" 'server connect address keygen status help' n2pctl ''
+        expect "$m" 'server connect address keygen key status help' n2pctl ''
         expect "$m" 'connect'                           n2pctl con
         expect "$m" '--help --version'                  n2pctl --
         expect "$m" "$(long "$connect")" n2pctl connect --
@@ -95,6 +95,7 @@ for m in "${modes[@]}"; do
         expect "$m" "$(long "$server")" n2pctl server --
         expect "$m" "$(long "$address")" n2pctl address --
         expect "$m" "$(long "$keygen")" n2pctl keygen --
+        expect "$m" "$(long "$keygen")" n2pctl key --
         expect "$m" "$(long "$status")" n2pctl status --
         expect "$m" "$T/keys/alice.key"                 n2pctl status "$T/keys/a"
         expect "$m" ''                                  n2pctl connect --timeout ''
