@@ -74,6 +74,7 @@ typedef struct Attempt {
         bool answered;
         uint8_t rv_error;                   /* what the rendezvous said, if anything */
         bool rv_heard;
+        bool turn_failed;                   /* a TURN server was set, but no relayed candidate came */
         n2p_cipher tx, rx;
         n2p_session *session;
         bool connected;
@@ -327,7 +328,9 @@ static ssize_t carrier_send(const uint8_t *buf, size_t len, void *userdata) {
 
 static void on_session_closed(n2p_session *s, int error, void *userdata) {
         Attempt *a = userdata;
-        if (error < 0)
+        if (error == -ESHUTDOWN)
+                attempt_end(a, "%s stopped or restarted, which ended the session", a->client->peer);
+        else if (error < 0)
                 attempt_end(a, "the session with %s ended: %s", a->client->peer, strerror(-error));
         else
                 attempt_end(a, "the peer %s closed the session", a->client->peer);
@@ -581,6 +584,16 @@ static void start_signalling(Attempt *a) {
         r = n2p_ice_get_local(a->ice, &offer);
         if (r < 0)
                 return attempt_end(a, "cannot gather ICE candidates: %s", strerror(-r));
+        if (c->cfg.turn_host) {
+                bool relay = false;
+                for (size_t i = 0; i < offer.n_candidates; i++)
+                        relay |= offer.candidates[i].type == N2P_ICE_CAND_RELAY;
+                if (!relay) {
+                        a->turn_failed = true;
+                        n2p_log_warning("TURN server %s:%u gave no relayed candidate: wrong user name or "
+                                        "password, or the server is unreachable", c->cfg.turn_host, c->cfg.turn_port);
+                }
+        }
         a->index = randombytes_random() | 1;
         r = n2p_signal_make_init(&c->key, c->addr.key, a->index, &offer, &a->hs, a->init, sizeof a->init, &a->init_len);
         if (r < 0)
@@ -621,6 +634,10 @@ static void on_ice_event(n2p_ice *ice, n2p_ice_event ev, void *userdata) {
         case N2P_ICE_FAILED:
                 if (a->connected)
                         attempt_end(a, "lost the connection to %s", a->client->peer);
+                else if (a->turn_failed)
+                        attempt_end(a, "%s answered, but no network path to it worked (ICE failed), and the "
+                                    "TURN server %s:%u refused or did not answer (wrong TURN user name or password?)",
+                                    a->client->peer, a->client->cfg.turn_host, a->client->cfg.turn_port);
                 else
                         attempt_end(a, "%s answered, but no network path to it worked (ICE failed)", a->client->peer);
                 if (a->session)

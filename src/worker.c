@@ -38,7 +38,10 @@ typedef struct Worker {
         n2p_session *session;
         GPtrArray *relays;
         guint ctl_watch, connect_timer, stats_timer;
+        bool lingering;                   /* GOAWAY sent, exiting shortly */
 } Worker;
+
+enum { GOAWAY_LINGER_MS = 300 };
 
 static void finish(Worker *w, int code) {
         if (w->exit_code == 0)
@@ -89,8 +92,15 @@ static void on_stream_opened(n2p_session *s, n2p_stream *st, void *userdata) {
         g_ptr_array_add(w->relays, r);
 }
 
+static gboolean on_linger_done(gpointer userdata) {
+        finish(userdata, 0);
+        return G_SOURCE_REMOVE;
+}
+
 static void on_session_closed(n2p_session *s, int error, void *userdata) {
         Worker *w = userdata;
+        if (error == -ESHUTDOWN)
+                return;   /* we closed it: on_linger_done finishes */
         if (error < 0)
                 n2p_log_warning("session with %s failed: %s", w->peer, strerror(-error));
         finish(w, error < 0 ? 1 : 0);
@@ -132,6 +142,15 @@ static void on_ice_event(n2p_ice *ice, n2p_ice_event ev, void *userdata) {
 
         switch (ev) {
         case N2P_ICE_GATHERED:
+                if (w->cfg.turn_host && n2p_ice_get_local(ice, &local) == 0) {
+                        bool relay = false;
+                        for (size_t i = 0; i < local.n_candidates; i++)
+                                relay |= local.candidates[i].type == N2P_ICE_CAND_RELAY;
+                        if (!relay)
+                                n2p_log_warning("TURN server %s:%u gave no relayed candidate: wrong user name "
+                                                "or password, or the server is unreachable",
+                                                w->cfg.turn_host, w->cfg.turn_port);
+                }
                 if (n2p_ice_get_local(ice, &local) < 0 ||
                     n2p_ice_desc_encode(&local, msg + 1, sizeof msg - 1, &len) < 0 ||
                     n2p_ice_set_remote(ice, &w->offer) < 0) {
@@ -222,11 +241,16 @@ static gboolean on_ctl(int fd, GIOCondition cond, gpointer userdata) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return G_SOURCE_CONTINUE;
         if (n <= 0) {
-                /* The server is gone (stopped or restarted): so is this session. */
+                /* The server is gone (stopped or restarted): so is this session. The
+                 * GOAWAY gets a moment to leave, so the client starts a new session at
+                 * once instead of waiting for consent freshness to fail. */
                 w->ctl_watch = 0;
-                if (w->session)
+                if (w->session && !w->lingering) {
+                        w->lingering = true;
                         n2p_session_close(w->session, -ESHUTDOWN);
-                finish(w, 0);
+                        g_timeout_add(GOAWAY_LINGER_MS, on_linger_done, w);
+                } else if (!w->lingering)
+                        finish(w, 0);
                 return G_SOURCE_REMOVE;
         }
         if (buf[0] == N2P_CTL_INIT && !w->have_offer && w->ice == NULL) {
@@ -283,9 +307,12 @@ static gboolean on_connect_timeout(gpointer userdata) {
 
 static gboolean on_term(gpointer userdata) {
         Worker *w = userdata;
-        if (w->session)
+        if (w->session && !w->lingering) {
+                w->lingering = true;
                 n2p_session_close(w->session, -ESHUTDOWN);
-        finish(w, 0);
+                g_timeout_add(GOAWAY_LINGER_MS, on_linger_done, w);
+        } else if (!w->lingering)
+                finish(w, 0);
         return G_SOURCE_CONTINUE;
 }
 
