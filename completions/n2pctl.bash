@@ -7,7 +7,8 @@ _n2pctl_opts() {
         case $1 in
         server)  echo '-h --help --version -v --verbose --secret-key-file --one-time-key
                        --timeout --listen --nix-daemon-socket --stun --turn
-                       --turn-credentials-file --rendezvous --authorized-keys' ;;
+                       --turn-credentials-file --rendezvous --authorized-keys
+                       --max-sessions --handshake-rate' ;;
         connect) echo '-h --help --version -v --verbose --socket --timeout --secret-key-file
                        --one-time-key --stun --turn --turn-credentials-file --rendezvous' ;;
         address) echo '-h --help --secret-key-file --listen --qr' ;;
@@ -31,7 +32,7 @@ _n2pctl() {
 
         # Options that take an argument, and what kind.
         local files='--secret-key-file --socket --nix-daemon-socket --turn-credentials-file --authorized-keys'
-        local values='--timeout --listen --stun --turn --rendezvous'
+        local values='--timeout --listen --stun --turn --rendezvous --max-sessions --handshake-rate'
         if [[ $cur == = ]]; then
                 cur=
         elif [[ $prev == = && $cword -ge 2 ]]; then

@@ -26,6 +26,7 @@
 #include "addr.h"
 #include "common.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "rendezvous.h"
 #include "util.h"
 
@@ -39,18 +40,13 @@ static const char *arg_listen;
 static const char *arg_turn_secret_file;
 static unsigned arg_turn_lifetime = N2P_RV_TURN_LIFETIME_S;
 
-typedef struct Bucket {
-        double tokens;
-        gint64 at;                        /* monotonic µs of the last refill */
-} Bucket;
-
 typedef struct Registration {
         uint8_t key[32];                  /* first: the hash table's key */
         struct sockaddr_storage endpoint;
         socklen_t endpoint_len;
         uint64_t last_ms;                 /* the node's clock, for replay protection */
         gint64 expiry;                    /* monotonic µs; kept past it while a replay could still pass */
-        Bucket offers;
+        n2p_bucket offers;
 } Registration;
 
 typedef struct Pending {
@@ -60,12 +56,6 @@ typedef struct Pending {
         socklen_t client_len;
         gint64 expiry;
 } Pending;
-
-typedef struct Source {
-        uint8_t addr[16];                 /* IPv4 as v4-mapped, IPv6 as its /64 */
-        GList link;                       /* in Rendezvous.lru, newest first */
-        Bucket bucket;
-} Source;
 
 typedef struct Counters {
         guint64 registrations, offers_forwarded, answers_delivered, creds_sent;
@@ -79,9 +69,8 @@ typedef struct Rendezvous {
         char *turn_secret;
         GHashTable *registrations;        /* key -> Registration */
         GHashTable *pending;              /* cookie -> Pending */
-        GHashTable *sources;              /* addr -> Source */
-        GQueue lru;
-        Bucket bad_signature_replies;
+        n2p_ratelimit *sources;           /* per source address, over every message */
+        n2p_bucket bad_signature_replies;
         Counters c, reported;
         guint reported_registrations, reported_pending;
 } Rendezvous;
@@ -103,61 +92,6 @@ static guint key_hash(gconstpointer p) {
 static gboolean key_equal(gconstpointer a, gconstpointer b) {
         return memcmp(a, b, 32) == 0;
 }
-static guint addr_hash(gconstpointer p) {
-        return hash_bytes(p, 16);
-}
-static gboolean addr_equal(gconstpointer a, gconstpointer b) {
-        return memcmp(a, b, 16) == 0;
-}
-
-static bool bucket_take(Bucket *b, double rate, double burst, gint64 now) {
-        b->tokens = MIN(burst, b->tokens + (double) (now - b->at) * rate / G_USEC_PER_SEC);
-        b->at = now;
-        if (b->tokens < 1.0)
-                return false;
-        b->tokens -= 1.0;
-        return true;
-}
-
-static void source_key(const struct sockaddr_storage *sa, uint8_t out[16]) {
-        memset(out, 0, 16);
-        if (sa->ss_family == AF_INET) {
-                out[10] = out[11] = 0xff;
-                memcpy(out + 12, &((const struct sockaddr_in *) sa)->sin_addr, 4);
-        } else if (sa->ss_family == AF_INET6) {
-                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
-                /* One host usually owns a whole /64; a v4-mapped address is one IPv4 host. */
-                memcpy(out, a, IN6_IS_ADDR_V4MAPPED(a) ? 16 : 8);
-        }
-}
-
-static void source_drop(Rendezvous *rv, Source *s) {
-        g_queue_unlink(&rv->lru, &s->link);
-        g_hash_table_remove(rv->sources, s->addr);
-}
-
-/* The per-source token bucket, over every message. */
-static bool source_allow(Rendezvous *rv, const struct sockaddr_storage *from, gint64 now) {
-        uint8_t k[16];
-        Source *s;
-
-        source_key(from, k);
-        s = g_hash_table_lookup(rv->sources, k);
-        if (s)
-                g_queue_unlink(&rv->lru, &s->link);
-        else {
-                if (g_hash_table_size(rv->sources) >= N2P_RV_MAX_SOURCES)
-                        source_drop(rv, rv->lru.tail->data);
-                s = g_new0(Source, 1);
-                memcpy(s->addr, k, 16);
-                s->link.data = s;
-                s->bucket = (Bucket) { N2P_RV_SOURCE_BURST, now };
-                g_hash_table_insert(rv->sources, s->addr, s);
-        }
-        g_queue_push_head_link(&rv->lru, &s->link);
-        return bucket_take(&s->bucket, N2P_RV_SOURCE_RATE, N2P_RV_SOURCE_BURST, now);
-}
-
 static socklen_t sockaddr_len(const struct sockaddr_storage *sa) {
         return sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
@@ -221,7 +155,7 @@ static void handle_register(Rendezvous *rv, const uint8_t *pkt, size_t len,
         r = n2p_rv_parse_register(pkt, len, key, &time_ms);
         if (r == -EBADMSG) {
                 rv->c.bad_signature++;
-                if (bucket_take(&rv->bad_signature_replies, BAD_SIGNATURE_REPLIES, BAD_SIGNATURE_REPLIES, now))
+                if (n2p_bucket_take(&rv->bad_signature_replies, BAD_SIGNATURE_REPLIES, BAD_SIGNATURE_REPLIES, now))
                         reply_registered(rv, N2P_RV_ERR_BAD_SIGNATURE, from);
                 return;
         }
@@ -245,7 +179,7 @@ static void handle_register(Rendezvous *rv, const uint8_t *pkt, size_t len,
                 }
                 reg = g_new0(Registration, 1);
                 memcpy(reg->key, key, 32);
-                reg->offers = (Bucket) { N2P_RV_TARGET_RATE, now };
+                reg->offers = (n2p_bucket) { N2P_RV_TARGET_RATE, now };
                 g_hash_table_insert(rv->registrations, reg->key, reg);
         }
         reg->endpoint = *from;
@@ -288,7 +222,7 @@ static void handle_offer(Rendezvous *rv, const uint8_t *pkt, size_t len,
                 reply_error(rv, N2P_RV_ERR_UNKNOWN_KEY, target, from);
                 return;
         }
-        if (!bucket_take(&reg->offers, N2P_RV_TARGET_RATE, N2P_RV_TARGET_RATE, now)) {
+        if (!n2p_bucket_take(&reg->offers, N2P_RV_TARGET_RATE, N2P_RV_TARGET_RATE, now)) {
                 rv->c.target_limited++;
                 reply_error(rv, N2P_RV_ERR_RATE_LIMITED, target, from);
                 return;
@@ -376,7 +310,7 @@ static void handle(Rendezvous *rv, const uint8_t *pkt, size_t len, const struct 
 
         if (from->ss_family != AF_INET && from->ss_family != AF_INET6)
                 return;
-        if (!source_allow(rv, from, now)) {
+        if (!n2p_ratelimit_allow(rv->sources, from, now)) {
                 rv->c.source_limited++;
                 return;
         }
@@ -467,12 +401,7 @@ static gboolean on_sweep(gpointer userdata) {
                 if (((Pending *) v)->expiry <= now)
                         g_hash_table_iter_remove(&it);
         /* A source idle long enough to have refilled its bucket needs no state. */
-        while (rv->lru.tail) {
-                Source *s = rv->lru.tail->data;
-                if (now - s->bucket.at < (gint64) N2P_RV_SOURCE_BURST * G_USEC_PER_SEC / N2P_RV_SOURCE_RATE)
-                        break;
-                source_drop(rv, s);
-        }
+        n2p_ratelimit_sweep(rv->sources, now);
         report(rv);
         return G_SOURCE_CONTINUE;
 }
@@ -605,10 +534,6 @@ static int parse_argv(int argc, char **argv) {
         return 1;
 }
 
-static void source_free(gpointer p) {
-        g_free(p);
-}
-
 static int run(int argc, char **argv) {
         Rendezvous rv = { .fd = -1 };
         int r;
@@ -629,8 +554,8 @@ static int run(int argc, char **argv) {
         rv.loop = g_main_loop_new(NULL, false);
         rv.registrations = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
         rv.pending = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
-        rv.sources = g_hash_table_new_full(addr_hash, addr_equal, NULL, source_free);
-        rv.bad_signature_replies = (Bucket) { BAD_SIGNATURE_REPLIES, g_get_monotonic_time() };
+        rv.sources = n2p_ratelimit_new(N2P_RV_SOURCE_RATE, N2P_RV_SOURCE_BURST, N2P_RV_MAX_SOURCES);
+        rv.bad_signature_replies = (n2p_bucket) { BAD_SIGNATURE_REPLIES, g_get_monotonic_time() };
         guint udp_watch = g_unix_fd_add(rv.fd, G_IO_IN, on_udp, &rv);
         guint sweep = g_timeout_add_seconds(1, on_sweep, &rv);
         guint sigterm = g_unix_signal_add(SIGTERM, on_quit_signal, &rv);
@@ -646,7 +571,7 @@ static int run(int argc, char **argv) {
         g_source_remove(sigint);
         g_hash_table_destroy(rv.registrations);
         g_hash_table_destroy(rv.pending);
-        g_hash_table_destroy(rv.sources);
+        rv.sources = n2p_ratelimit_free(rv.sources);
         g_main_loop_unref(rv.loop);
         r = 0;
 out:

@@ -23,6 +23,7 @@
 #include "common.h"
 #include "control.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "rendezvous.h"
 #include "signalling.h"
 #include "util.h"
@@ -38,6 +39,8 @@ static char *arg_turn;
 static char *arg_turn_file;
 static char *arg_rendezvous;
 static char *arg_authorized_keys;
+static unsigned arg_max_sessions = N2P_MAX_SESSIONS;
+static unsigned arg_handshake_rate = N2P_HANDSHAKE_RATE;
 
 /* Where an INIT came from, and so where its answer goes: straight back, or back
  * through the rendezvous service that forwarded it. */
@@ -95,7 +98,10 @@ struct Server {
         n2p_control *control;
         /* what happened to handshakes, for `n2pctl status` */
         uint64_t n_accepted, n_undecryptable, n_replayed, n_busy, n_malformed, n_reject_limited;
-        uint64_t n_unauthorized;
+        uint64_t n_unauthorized, n_rate_limited;
+        n2p_ratelimit *handshake_rate;    /* per source address */
+        n2p_bucket handshake_total;       /* all sources together */
+        guint sweep_timer;
         n2p_authkeys *authorized;         /* NULL: any key is accepted (and logged) */
         gint64 refusal_second;            /* refusals are logged at a bounded rate */
         unsigned refusal_logged;
@@ -477,7 +483,7 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path 
                      n2p_endpoint_format(&path->to, from_text, sizeof from_text),
                      path->via_rv ? " (the rendezvous)" : "");
 
-        if (g_hash_table_size(srv->sessions) > N2P_MAX_SESSIONS || srv->n_pending > N2P_MAX_PENDING_HANDSHAKES) {
+        if (g_hash_table_size(srv->sessions) > arg_max_sessions || srv->n_pending > N2P_MAX_PENDING_HANDSHAKES) {
                 n2p_log_warning("refusing %s: session limit reached", s->client);
                 srv->n_busy++;
                 (void) answer(s, N2P_REFUSE_BUSY, NULL);
@@ -616,6 +622,15 @@ static gboolean on_udp(int fd, GIOCondition cond, gpointer userdata) {
                         continue;
                 path.to = from;
                 path.to_len = from_len;
+                /* Handshakes cost DH operations: bounded per source and in total before
+                 * anything is decrypted. (The rendezvous limits what it forwards.) */
+                if ((pkt[0] == N2P_PKT_INIT || pkt[0] == N2P_PKT_DISCOVER) &&
+                    (!n2p_ratelimit_allow(srv->handshake_rate, &from, g_get_monotonic_time()) ||
+                     !n2p_bucket_take(&srv->handshake_total, N2P_HANDSHAKE_RATE_TOTAL,
+                                      N2P_HANDSHAKE_RATE_TOTAL, g_get_monotonic_time()))) {
+                        srv->n_rate_limited++;
+                        continue;
+                }
                 switch (pkt[0]) {
                 case N2P_PKT_INIT:
                         if (n <= N2P_PKT_MAX)
@@ -656,9 +671,10 @@ static void status_text(GString *out, void *userdata) {
         g_string_append_printf(out, "  handshakes   %" G_GUINT64_FORMAT " accepted; dropped: %" G_GUINT64_FORMAT
                                " undecryptable, %" G_GUINT64_FORMAT " replayed, %" G_GUINT64_FORMAT
                                " malformed, %" G_GUINT64_FORMAT " over the session limit, %" G_GUINT64_FORMAT
-                               " unanswered (rate limit), %" G_GUINT64_FORMAT " not authorized\n",
+                               " unanswered (rate limit), %" G_GUINT64_FORMAT " not authorized, %"
+                               G_GUINT64_FORMAT " over the handshake rate\n",
                                srv->n_accepted, srv->n_undecryptable, srv->n_replayed, srv->n_malformed,
-                               srv->n_busy, srv->n_reject_limited, srv->n_unauthorized);
+                               srv->n_busy, srv->n_reject_limited, srv->n_unauthorized, srv->n_rate_limited);
         if (arg_authorized_keys)
                 g_string_append_printf(out, "  authorized   %zu keys from %s\n",
                                        srv->authorized ? n2p_authkeys_count(srv->authorized) : 0, arg_authorized_keys);
@@ -679,6 +695,12 @@ static void status_text(GString *out, void *userdata) {
                 g_string_append_printf(out, "    received   %" G_GUINT64_FORMAT " bytes\n", s->received);
                 g_string_append_printf(out, "    streams    %u\n", s->streams);
         }
+}
+
+static gboolean on_sweep(gpointer userdata) {
+        Server *srv = userdata;
+        n2p_ratelimit_sweep(srv->handshake_rate, g_get_monotonic_time());
+        return G_SOURCE_CONTINUE;
 }
 
 static gboolean on_quit_signal(gpointer userdata) {
@@ -726,7 +748,8 @@ static int open_socket(Server *srv, struct sockaddr_storage *ret_bound) {
 
 static int parse_argv(int argc, char **argv) {
         enum { ARG_KEY = 0x100, ARG_ONE_TIME, ARG_TIMEOUT, ARG_LISTEN, ARG_NIX, ARG_STUN, ARG_TURN,
-               ARG_TURN_FILE, ARG_RENDEZVOUS, ARG_AUTHORIZED_KEYS, ARG_VERSION };
+               ARG_TURN_FILE, ARG_RENDEZVOUS, ARG_AUTHORIZED_KEYS, ARG_MAX_SESSIONS, ARG_HANDSHAKE_RATE,
+               ARG_VERSION };
         static const struct option options[] = {
                 { "help",              no_argument,       NULL, 'h' },
                 { "version",           no_argument,       NULL, ARG_VERSION },
@@ -741,6 +764,8 @@ static int parse_argv(int argc, char **argv) {
                 { "turn-credentials-file", required_argument, NULL, ARG_TURN_FILE },
                 { "rendezvous",        required_argument, NULL, ARG_RENDEZVOUS },
                 { "authorized-keys",   required_argument, NULL, ARG_AUTHORIZED_KEYS },
+                { "max-sessions",      required_argument, NULL, ARG_MAX_SESSIONS },
+                { "handshake-rate",    required_argument, NULL, ARG_HANDSHAKE_RATE },
                 {}
         };
         int c;
@@ -770,9 +795,13 @@ static int parse_argv(int argc, char **argv) {
                                "                               the same, read from a file (mode 0600)\n"
                                "     --authorized-keys FILE    accept only the client keys listed in FILE\n"
                                "                               (reloaded on SIGHUP); default: any key\n"
+                               "     --max-sessions N          concurrent peer sessions (default %d)\n"
+                               "     --handshake-rate N        handshakes per second from one source address\n"
+                               "                               (default %d)\n"
                                "     --rendezvous HOST:PORT    register with this rendezvous service, so that\n"
                                "                               peers behind NATs reach this node by its key\n",
-                               n2p_program, strcmp(n2p_program, "n2pd") == 0 ? "" : " server", N2P_DEFAULT_PORT);
+                               n2p_program, strcmp(n2p_program, "n2pd") == 0 ? "" : " server", N2P_DEFAULT_PORT,
+                               N2P_MAX_SESSIONS, N2P_HANDSHAKE_RATE);
                         return 0;
                 case ARG_VERSION:
                         puts("n2pd " N2P_VERSION);
@@ -815,6 +844,16 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case ARG_AUTHORIZED_KEYS:
                         arg_authorized_keys = optarg;
+                        break;
+                case ARG_MAX_SESSIONS:
+                        if (n2p_parse_seconds(optarg, &arg_max_sessions) < 0 || arg_max_sessions == 0 ||
+                            arg_max_sessions > 4096)
+                                return n2p_log_error("invalid --max-sessions '%s': expected 1..4096", optarg);
+                        break;
+                case ARG_HANDSHAKE_RATE:
+                        if (n2p_parse_seconds(optarg, &arg_handshake_rate) < 0 || arg_handshake_rate == 0 ||
+                            arg_handshake_rate > 10000)
+                                return n2p_log_error("invalid --handshake-rate '%s': expected 1..10000", optarg);
                         break;
                 default:
                         fprintf(stderr, "Try '%s --help'.\n", n2p_program);
@@ -908,6 +947,9 @@ int n2p_server_main(int argc, char **argv) {
         srv.loop = g_main_loop_new(NULL, false);
         srv.sessions = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) session_free);
         srv.last_init = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+        srv.handshake_rate = n2p_ratelimit_new(arg_handshake_rate, 2.0 * arg_handshake_rate, N2P_MAX_SOURCES);
+        srv.handshake_total = (n2p_bucket) { N2P_HANDSHAKE_RATE_TOTAL, g_get_monotonic_time() };
+        srv.sweep_timer = g_timeout_add_seconds(5, on_sweep, &srv);
         srv.udp_watch = g_unix_fd_add(srv.udp_fd, G_IO_IN, on_udp, &srv);
         g_unix_signal_add(SIGTERM, on_quit_signal, &srv);
         g_unix_signal_add(SIGINT, on_quit_signal, &srv);
@@ -951,6 +993,9 @@ out:
                 g_source_remove(srv.rv_timer);
         srv.control = n2p_control_free(srv.control);
         srv.authorized = n2p_authkeys_free(srv.authorized);
+        srv.handshake_rate = n2p_ratelimit_free(srv.handshake_rate);
+        if (srv.sweep_timer)
+                g_source_remove(srv.sweep_timer);
         n2p_turn_clear(&srv.turn);
         if (srv.udp_fd >= 0)
                 close(srv.udp_fd);

@@ -65,4 +65,10 @@ enum {
         N2P_ICE_TIMEOUT_MS = 10000,       /* connectivity checks must succeed within this */
         N2P_ICE_MAX_CANDIDATES = 16,
         N2P_ICE_MAX_DESCRIPTION = 2048,   /* encoded ICE description, bytes */
+        /* Handshakes cost a node three X25519 operations each: bounded per source
+         * address (--handshake-rate) and in total. */
+        N2P_HANDSHAKE_RATE = 10,          /* per second per source address */
+        N2P_HANDSHAKE_BURST = 20,
+        N2P_HANDSHAKE_RATE_TOTAL = 500,   /* per second, all sources together */
+        N2P_MAX_SOURCES = 4096,           /* source addresses tracked for the rate */
 };

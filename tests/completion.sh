@@ -74,7 +74,7 @@ else
         echo "SKIP: bash-completion not installed ($HELPERS): only the plain mode is checked"
 fi
 
-server='-h --help --version -v --verbose --secret-key-file --one-time-key --timeout --listen --nix-daemon-socket --stun --turn --turn-credentials-file --rendezvous --authorized-keys'
+server='-h --help --version -v --verbose --secret-key-file --one-time-key --timeout --listen --nix-daemon-socket --stun --turn --turn-credentials-file --rendezvous --authorized-keys --max-sessions --handshake-rate'
 connect='-h --help --version -v --verbose --socket --timeout --secret-key-file --one-time-key --stun --turn --turn-credentials-file --rendezvous'
 address='-h --help --secret-key-file --listen --qr'
 keygen='-h --help --secret-key-file'
