@@ -97,6 +97,21 @@ static gboolean on_linger_done(gpointer userdata) {
         return G_SOURCE_REMOVE;
 }
 
+/* The server stopped or restarted, or we were told to stop: GOAWAY, and a moment
+ * for it to leave, so the client starts a new session at once instead of waiting
+ * for consent freshness to fail. */
+static void stop(Worker *w) {
+        if (w->lingering)
+                return;
+        if (!w->session) {
+                finish(w, 0);
+                return;
+        }
+        w->lingering = true;
+        n2p_session_close(w->session, -ESHUTDOWN);
+        g_timeout_add(GOAWAY_LINGER_MS, on_linger_done, w);
+}
+
 static void on_session_closed(n2p_session *s, int error, void *userdata) {
         Worker *w = userdata;
         if (error == -ESHUTDOWN)
@@ -241,16 +256,9 @@ static gboolean on_ctl(int fd, GIOCondition cond, gpointer userdata) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return G_SOURCE_CONTINUE;
         if (n <= 0) {
-                /* The server is gone (stopped or restarted): so is this session. The
-                 * GOAWAY gets a moment to leave, so the client starts a new session at
-                 * once instead of waiting for consent freshness to fail. */
+                /* The server is gone (stopped or restarted): so is this session. */
                 w->ctl_watch = 0;
-                if (w->session && !w->lingering) {
-                        w->lingering = true;
-                        n2p_session_close(w->session, -ESHUTDOWN);
-                        g_timeout_add(GOAWAY_LINGER_MS, on_linger_done, w);
-                } else if (!w->lingering)
-                        finish(w, 0);
+                stop(w);
                 return G_SOURCE_REMOVE;
         }
         if (buf[0] == N2P_CTL_INIT && !w->have_offer && w->ice == NULL) {
@@ -306,13 +314,7 @@ static gboolean on_connect_timeout(gpointer userdata) {
 }
 
 static gboolean on_term(gpointer userdata) {
-        Worker *w = userdata;
-        if (w->session && !w->lingering) {
-                w->lingering = true;
-                n2p_session_close(w->session, -ESHUTDOWN);
-                g_timeout_add(GOAWAY_LINGER_MS, on_linger_done, w);
-        } else if (!w->lingering)
-                finish(w, 0);
+        stop(userdata);
         return G_SOURCE_CONTINUE;
 }
 
