@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# bash completion for n2pctl and its other names, n2pd and n2p  -*- shell-script -*-
+# bash completion for n2pctl and its other names, n2pd and n2p, and for
+# n2p-rendezvous  -*- shell-script -*-
 
 # The options of each command, as its --help lists them (tests/completion.sh
 # checks that they agree).
@@ -14,6 +15,8 @@ _n2pctl_opts() {
         address) echo '-h --help --secret-key-file --listen --qr' ;;
         keygen|key) echo '-h --help --secret-key-file' ;;
         status)  echo '-h --help' ;;
+        rendezvous) echo '-h --help --version -v --verbose --listen --turn-secret-file
+                       --turn-lifetime' ;;
         *)       echo '-h --help --version' ;;
         esac
 }
@@ -32,7 +35,9 @@ _n2pctl() {
 
         # Options that take an argument, and what kind.
         local files='--secret-key-file --socket --nix-daemon-socket --turn-credentials-file --authorized-keys'
+        files+=' --turn-secret-file'
         local values='--timeout --listen --stun --turn --rendezvous --max-sessions --handshake-rate'
+        values+=' --turn-lifetime'
         if [[ $cur == = ]]; then
                 cur=
         elif [[ $prev == = && $cword -ge 2 ]]; then
@@ -51,10 +56,11 @@ _n2pctl() {
 
         # Find the command: the first word that is neither an option nor an
         # option's argument. `n2pd` is always the server; `n2p` has upstream's
-        # two names.
+        # two names; n2p-rendezvous is a program of its own, without commands.
         local prog=${words[0]##*/} cmd= i w
         local commands='server connect address keygen key status help'
         [[ $prog == n2pd ]] && cmd=server
+        [[ $prog == n2p-rendezvous ]] && cmd=rendezvous
         [[ $prog == n2p ]] && commands='server client'
         for ((i = 1; i < cword; i++)); do
                 w=${words[i]}
@@ -91,4 +97,4 @@ _n2pctl() {
                 fi
         fi
 }
-complete -F _n2pctl n2pctl n2pd n2p
+complete -F _n2pctl n2pctl n2pd n2p n2p-rendezvous

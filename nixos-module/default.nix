@@ -30,9 +30,9 @@ let
   cfg = config.services.n2p;
   srv = cfg.server;
   rdv = cfg.rendezvous;
-  version = cfg.package.version or "(unknown version)";
 
   defaultPort = 7787;
+  defaultRendezvousPort = 7788;
 
   # One ExecStart= argument: quoted, and with systemd's own expansions ($VAR,
   # %specifier) escaped so a value means exactly itself.
@@ -47,6 +47,23 @@ let
   outsideStore = p: p == null || (hasPrefix "/" p && !hasPrefix "${builtins.storeDir}/" p);
 
   hasAuthorizedKeys = srv.authorizedKeys != [ ] || srv.authorizedKeysFile != null;
+
+  # Public keys: the store is the right place for a fixed list.
+  authorizedKeysText = concatStringsSep "\n" srv.authorizedKeys + "\n";
+  authorizedKeysPath =
+    if srv.authorizedKeys != [ ] then
+      "${pkgs.writeText "n2p-authorized-keys" authorizedKeysText}"
+    else
+      srv.authorizedKeysFile;
+  # n2p.service cannot see these (ProtectHome=, PrivateTmp=).
+  hiddenDirs = [
+    "/home/"
+    "/root/"
+    "/run/user/"
+    "/tmp/"
+    "/var/tmp/"
+  ];
+  visibleToServer = p: p == null || !any (d: hasPrefix d p) hiddenDirs;
 
   # n2pd's command line when the unit's own one is not enough. The key is
   # handed over as a credential: the service's user, dynamic or static, can
@@ -64,6 +81,20 @@ let
       "--rendezvous"
       srv.rendezvous
     ]
+    # Not a credential: LoadCredential= copies the file once at start, and
+    # SIGHUP (`systemctl reload n2p`) must reread the file itself.
+    ++ optionals hasAuthorizedKeys [
+      "--authorized-keys"
+      authorizedKeysPath
+    ]
+    ++ optionals (srv.maxSessions != null) [
+      "--max-sessions"
+      (toString srv.maxSessions)
+    ]
+    ++ optionals (srv.handshakeRate != null) [
+      "--handshake-rate"
+      (toString srv.handshakeRate)
+    ]
     ++ srv.extraArgs;
   keyArg =
     if srv.secretKeyFile != null then
@@ -73,6 +104,9 @@ let
   # Credentials are passed as specifiers, which execArg would escape.
   credentialArgs = optional (srv.turnCredentialsFile != null) "--turn-credentials-file %d/turn";
   overrideExecStart = srv.secretKeyFile != null || serverArgs != [ ] || credentialArgs != [ ];
+
+  rendezvousCredentialArgs = optional (rdv.turnSecretFile != null) "--turn-secret-file %d/turn-secret";
+  overrideRendezvousExecStart = rendezvousCredentialArgs != [ ] || rdv.extraArgs != [ ];
 
   clientModule =
     { name, ... }:
@@ -167,18 +201,29 @@ in
       authorizedKeys = mkOption {
         type = types.listOf types.str;
         default = [ ];
+        example = [ "n2p1aahbntawkamxeolgzlsqauhevqbbvz5q6nm32tkvvgaefrtai2xoc3cklasa alice laptop" ];
         description = ''
-          The only client keys allowed to connect (one per element). Empty:
-          any key is accepted and logged. Needs n2pd's `--authorized-keys`,
-          which this n2p does not have yet: setting it is an error for now.
+          The only client keys allowed to connect: each element one client's
+          address as `n2pctl key` prints it on the client, optionally followed
+          by a space and a comment. They become a file in the Nix store (the
+          keys are public) passed as n2pd's `--authorized-keys`. Empty (and
+          no {option}`services.n2p.server.authorizedKeysFile`): any key is
+          accepted, and every client's key is logged.
         '';
       };
       authorizedKeysFile = mkOption {
-        type = secretPath;
+        type = types.nullOr types.str;
         default = null;
+        example = "/etc/n2p/authorized-keys";
         description = ''
-          As {option}`services.n2p.server.authorizedKeys`, from a file read at
-          run time (one key per line, `#` comments). Not available yet either.
+          As {option}`services.n2p.server.authorizedKeys`, from a file kept
+          outside the Nix store and read by n2pd itself (one key per line,
+          `#` comment lines), so that it can be edited without a rebuild:
+          `systemctl reload n2p` makes n2pd reread it (a malformed file is
+          refused whole and the previous list stays in force). The service's
+          user must be able to read it: the keys are public, so mode 0644 is
+          right. Not under /home, /root, /run/user, /tmp or /var/tmp, which
+          the service's sandbox hides.
         '';
       };
       stun = mkOption {
@@ -218,6 +263,21 @@ in
           that peers behind NATs reach it by its key.
         '';
       };
+      maxSessions = mkOption {
+        type = types.nullOr (types.ints.between 1 4096);
+        default = null;
+        example = 16;
+        description = "How many peer sessions n2pd serves at once (`--max-sessions`); `null`: n2pd's default (64).";
+      };
+      handshakeRate = mkOption {
+        type = types.nullOr (types.ints.between 1 10000);
+        default = null;
+        example = 5;
+        description = ''
+          How many handshakes per second n2pd answers from one source address
+          (`--handshake-rate`, bursts of twice that); `null`: n2pd's default (10).
+        '';
+      };
       nixTrusted = mkOption {
         type = types.bool;
         default = false;
@@ -228,7 +288,9 @@ in
           service runs as the static system user `n2p`, which is added to
           {option}`nix.settings.trusted-users`: a peer can then import
           anything, which is as good as root. So this also requires
-          {option}`services.n2p.server.authorizedKeys` (or the file).
+          {option}`services.n2p.server.authorizedKeys` (or
+          {option}`services.n2p.server.authorizedKeysFile`, which the user
+          `n2p` must then be able to read).
         '';
       };
       extraArgs = mkOption {
@@ -267,14 +329,17 @@ in
         type = types.bool;
         default = false;
         description = ''
-          Whether to run an n2p rendezvous service, through which nodes that
-          are both behind NAT find each other. The program does not exist yet
-          (issue 3): enabling it is an error for now.
+          Whether to run an n2p rendezvous service (n2p-rendezvous), through
+          which nodes that are both behind NAT find each other: the package's
+          `n2p-rendezvous.socket` is started at boot and starts
+          `n2p-rendezvous.service` on the first datagram. Nodes name it with
+          {option}`services.n2p.server.rendezvous` (HOST:PORT).
         '';
       };
       port = mkOption {
         type = types.port;
-        description = "The UDP port of the rendezvous service (no default until the service defines one).";
+        default = defaultRendezvousPort;
+        description = "The UDP port of the rendezvous service.";
       };
       openFirewall = mkOption {
         type = types.bool;
@@ -284,7 +349,23 @@ in
       turnSecretFile = mkOption {
         type = secretPath;
         default = null;
-        description = "The secret shared with a TURN server (coturn's static-auth-secret), read at run time.";
+        example = "/run/keys/coturn-secret";
+        description = ''
+          The secret shared with a coturn server (its `static-auth-secret`,
+          with `use-auth-secret`), one line, read at run time and never
+          copied into the Nix store; it reaches the service with
+          `LoadCredential=`. With it, registered nodes and clients get
+          time-limited TURN credentials. `null`: they get none.
+        '';
+      };
+      extraArgs = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [
+          "--turn-lifetime"
+          "600"
+        ];
+        description = "Further n2p-rendezvous options, appended to its command line (each element one argument).";
       };
     };
   };
@@ -293,20 +374,17 @@ in
     {
       assertions =
         let
-          notYet = opt: flag: issue: {
-            assertion = false;
-            message = "services.n2p.${opt} needs an n2p with ${flag}${issue}; n2p ${version} does not have it yet. Leave it unset.";
-          };
           noStore = opt: value: {
             assertion = outsideStore value;
             message = "services.n2p.${opt} must be an absolute path outside the Nix store (the store is world-readable), not ${toString value}.";
           };
         in
         optionals srv.enable (
-          optional (srv.authorizedKeys != [ ]) (notYet "server.authorizedKeys" "--authorized-keys" "")
-          ++ optional (srv.authorizedKeysFile != null) (
-            notYet "server.authorizedKeysFile" "--authorized-keys" ""
-          )
+          map (k: {
+            # A line break would smuggle in further lines, a lone comment admits nobody.
+            assertion = builtins.match "n2p1[a-z2-7]+([ \t][^\n\r]*)?" k != null;
+            message = "services.n2p.server.authorizedKeys: each element must be one client's address (n2p1..., as `n2pctl key` prints it), optionally followed by a space and a comment, on one line: ${builtins.toJSON k}";
+          }) srv.authorizedKeys
           ++ [
             {
               assertion = !(srv.authorizedKeys != [ ] && srv.authorizedKeysFile != null);
@@ -321,15 +399,18 @@ in
               message = "services.n2p.server.nixTrusted makes every peer a trusted Nix user (it can import unsigned paths: as good as root), so it needs server.authorizedKeys or server.authorizedKeysFile to say which peers.";
             }
             (noStore "server.secretKeyFile" srv.secretKeyFile)
-            (noStore "server.authorizedKeysFile" srv.authorizedKeysFile)
             (noStore "server.turnCredentialsFile" srv.turnCredentialsFile)
+            {
+              assertion = outsideStore srv.authorizedKeysFile;
+              message = "services.n2p.server.authorizedKeysFile must be an absolute path outside the Nix store (a file there never changes: use server.authorizedKeys for a fixed list), not ${toString srv.authorizedKeysFile}.";
+            }
+            {
+              assertion = visibleToServer srv.authorizedKeysFile;
+              message = "services.n2p.server.authorizedKeysFile: n2p.service cannot see ${toString srv.authorizedKeysFile} (its sandbox hides ${concatStringsSep ", " hiddenDirs}); put the file under /etc or /var/lib, for example.";
+            }
           ]
         )
         ++ optionals rdv.enable [
-          {
-            assertion = false;
-            message = "services.n2p.rendezvous.enable needs the n2p rendezvous service (issue 3), which n2p ${version} does not have yet.";
-          }
           (noStore "rendezvous.turnSecretFile" rdv.turnSecretFile)
         ]
         ++ concatMap (
@@ -368,7 +449,7 @@ in
       warnings = optional (srv.enable && srv.turn != null) "services.n2p.server.turn puts the TURN password into the world-readable Nix store; services.n2p.server.turnCredentialsFile keeps it out.";
     }
 
-    (mkIf (srv.enable || cfg.clients != { }) {
+    (mkIf (srv.enable || rdv.enable || cfg.clients != { }) {
       # The units are the package's own; everything below is a drop-in.
       systemd.packages = [ cfg.package ];
       environment.systemPackages = [ cfg.package ];
@@ -405,6 +486,10 @@ in
         (mkIf (srv.turnCredentialsFile != null) {
           serviceConfig.LoadCredential = [ "turn:${srv.turnCredentialsFile}" ];
         })
+        (mkIf (srv.authorizedKeysFile != null) {
+          # n2pd rereads --authorized-keys on SIGHUP; the unit has no ExecReload=.
+          serviceConfig.ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        })
         (mkIf srv.nixTrusted {
           # trusted-users needs a name that exists while nix-daemon checks it,
           # so not a dynamic user. The state directory moves from
@@ -431,6 +516,30 @@ in
     })
 
     (mkIf rdv.enable {
+      systemd.sockets.n2p-rendezvous = {
+        wantedBy = [ "sockets.target" ];
+        listenDatagrams = mkIf (rdv.port != defaultRendezvousPort) [
+          "" # drop the unit's own port
+          (toString rdv.port)
+        ];
+      };
+
+      # As n2p-rendezvous(8) shows: the secret as a credential, readable by
+      # the dynamic user alone, named through %d (the credentials directory).
+      systemd.services.n2p-rendezvous = mkMerge [
+        (mkIf overrideRendezvousExecStart {
+          serviceConfig.ExecStart = [
+            ""
+            (concatStringsSep " " (
+              [ "${cfg.package}/bin/n2p-rendezvous" ] ++ rendezvousCredentialArgs ++ map execArg rdv.extraArgs
+            ))
+          ];
+        })
+        (mkIf (rdv.turnSecretFile != null) {
+          serviceConfig.LoadCredential = [ "turn-secret:${rdv.turnSecretFile}" ];
+        })
+      ];
+
       networking.firewall.allowedUDPPorts = mkIf rdv.openFirewall [ rdv.port ];
     })
 

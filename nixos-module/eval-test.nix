@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Evaluates the module with lib.evalModules alone, against stand-ins for the
 # few NixOS options it sets (typed as NixOS types them, lists of systemd
-# settings merged the NixOS way). No nixpkgs package set and no store needed:
+# settings merged the NixOS way) and for the two things it takes from pkgs
+# (writeText, coreutils). No nixpkgs package set and no store needed:
 #
 #   nix-instantiate --eval --strict --readonly-mode nixos-module/eval-test.nix \
 #     --arg lib 'import /path/to/nixpkgs/lib'
@@ -118,11 +119,19 @@ let
     outPath = "/nix/store/00000000000000000000000000000000-n2p-0.1.0";
   };
   longAddr = "n2p1aghjbvgqaq5z776c42zlekazeqz75n6q2usez7af7s4nk5skwn5xkaigp4aaaai6noyvshaa";
+  shortAddr = "n2p1aahbntawkamxeolgzlsqauhevqbbvz5q6nm32tkvvgaefrtai2xoc3cklasa";
+
+  # pkgs.writeText's path depends on the text, so a check can tell what was written.
+  pkgs = {
+    writeText =
+      name: text: "${builtins.storeDir}/${builtins.substring 0 32 (builtins.hashString "sha256" text)}-${name}";
+    coreutils = "${builtins.storeDir}/00000000000000000000000000000000-coreutils-9.1";
+  };
 
   eval =
     n2p:
     (lib.evalModules {
-      specialArgs.pkgs = { };
+      specialArgs = { inherit pkgs; };
       modules = [
         nixosStandIn
         ./default.nix
@@ -167,6 +176,56 @@ let
     };
   };
   tunedExec = lib.last tuned.systemd.services.n2p.serviceConfig.ExecStart;
+  serverExec = c: lib.last c.systemd.services.n2p.serviceConfig.ExecStart;
+  defaultKeyExec = "${package}/bin/n2pd --secret-key-file \${STATE_DIRECTORY}/secret.key";
+
+  keysList = eval {
+    server = {
+      enable = true;
+      authorizedKeys = [
+        shortAddr
+        "${longAddr} bob's desktop"
+      ];
+    };
+  };
+  keysFile = eval {
+    server = {
+      enable = true;
+      authorizedKeysFile = "/etc/n2p/authorized-keys";
+    };
+  };
+  keysRefused =
+    text: keys:
+    refused text (eval {
+      server = {
+        enable = true;
+        authorizedKeys = keys;
+      };
+    });
+  keysFileRefused =
+    text: file:
+    refused text (eval {
+      server = {
+        enable = true;
+        authorizedKeysFile = file;
+      };
+    });
+  # A value the option type refuses: evaluating it throws.
+  notAType = c: !(builtins.tryEval (builtins.deepSeq c.services.n2p.server true)).success;
+
+  rdvPlain = eval { rendezvous.enable = true; };
+  rdvTuned = eval {
+    rendezvous = {
+      enable = true;
+      port = 7790;
+      openFirewall = true;
+      turnSecretFile = "/run/keys/coturn-secret";
+      extraArgs = [
+        "--turn-lifetime"
+        "600"
+      ];
+    };
+  };
   bobSocket = client.systemd.user.sockets."n2p-client@bob";
   bobService = client.systemd.user.services."n2p-client@bob";
 
@@ -253,12 +312,38 @@ let
         turnCredentialsFile = "/run/keys/turn";
       };
     });
-    authorized-keys-refused = refused "needs an n2p with --authorized-keys" (eval {
-      server = {
-        enable = true;
-        authorizedKeys = [ "n2p1abc" ];
-      };
-    });
+    authorized-keys-list-in-store =
+      accepted keysList
+      && serverExec keysList
+        == "${defaultKeyExec} \"--authorized-keys\" \"${pkgs.writeText "n2p-authorized-keys" "${shortAddr}\n${longAddr} bob's desktop\n"}\""
+      && !(keysList.systemd.services.n2p.serviceConfig ? LoadCredential)
+      && !(keysList.systemd.services.n2p.serviceConfig ? ExecReload);
+    authorized-keys-file-read-in-place =
+      accepted keysFile
+      && serverExec keysFile == "${defaultKeyExec} \"--authorized-keys\" \"/etc/n2p/authorized-keys\""
+      && !(keysFile.systemd.services.n2p.serviceConfig ? LoadCredential);
+    authorized-keys-file-reloads =
+      keysFile.systemd.services.n2p.serviceConfig.ExecReload == "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+    authorized-keys-file-escaped =
+      serverExec (eval {
+        server = {
+          enable = true;
+          authorizedKeysFile = "/etc/n2p/keys %h$x";
+        };
+      }) == "${defaultKeyExec} \"--authorized-keys\" \"/etc/n2p/keys %%h$$x\"";
+    authorized-keys-not-an-address-refused = keysRefused "each element must be one client's address" [
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"
+    ];
+    authorized-keys-comment-only-refused = keysRefused "each element must be one client's address" [
+      "# alice"
+    ];
+    authorized-keys-line-break-refused = keysRefused "each element must be one client's address" [
+      "${shortAddr}\n${longAddr}"
+    ];
+    authorized-keys-file-in-store-refused =
+      keysFileRefused "outside the Nix store" "${builtins.storeDir}/abc-keys";
+    authorized-keys-file-relative-refused = keysFileRefused "absolute path" "keys";
+    authorized-keys-file-hidden-refused = keysFileRefused "n2p.service cannot see" "/home/alice/keys";
     authorized-keys-both-refused = refused "not both" (eval {
       server = {
         enable = true;
@@ -267,6 +352,21 @@ let
       };
     });
     trusted-needs-authorized-keys = refused "nixTrusted makes every peer a trusted Nix user" trusted;
+    trusted-with-authorized-keys =
+      accepted (eval {
+        server = {
+          enable = true;
+          nixTrusted = true;
+          authorizedKeys = [ shortAddr ];
+        };
+      })
+      && accepted (eval {
+        server = {
+          enable = true;
+          nixTrusted = true;
+          authorizedKeysFile = "/etc/n2p/authorized-keys";
+        };
+      });
     trusted-static-user =
       trusted.users.users.n2p.isSystemUser
       && trusted.users.users.n2p.group == "n2p"
@@ -275,12 +375,74 @@ let
       && trusted.systemd.services.n2p.serviceConfig.User == "n2p"
       && lib.elem "n2p" trusted.nix.settings.trusted-users;
     untrusted-by-default = !(plain.users.users ? n2p) && plain.nix.settings.trusted-users == [ "root" ];
-    rendezvous-refused = refused "needs the n2p rendezvous service (issue 3)" (eval {
+    limits-passed =
+      let
+        c = eval {
+          server = {
+            enable = true;
+            maxSessions = 16;
+            handshakeRate = 5;
+          };
+        };
+      in
+      accepted c && serverExec c == "${defaultKeyExec} \"--max-sessions\" \"16\" \"--handshake-rate\" \"5\"";
+    limits-out-of-range-refused =
+      notAType (eval {
+        server = {
+          enable = true;
+          maxSessions = 0;
+        };
+      })
+      && notAType (eval {
+        server = {
+          enable = true;
+          handshakeRate = 10001;
+        };
+      });
+    rendezvous-uses-package-units =
+      accepted rdvPlain
+      && rdvPlain.systemd.packages == [ package ]
+      && rdvPlain.systemd.sockets.n2p-rendezvous.wantedBy == [ "sockets.target" ]
+      && !(rdvPlain.systemd.sockets ? n2p-server);
+    rendezvous-default-unchanged =
+      rdvPlain.systemd.sockets.n2p-rendezvous.listenDatagrams == [ ]
+      && !(rdvPlain.systemd.services ? n2p-rendezvous && rdvPlain.systemd.services.n2p-rendezvous.serviceConfig != { })
+      && rdvPlain.networking.firewall.allowedUDPPorts == [ ];
+    rendezvous-port-replaces-unit-port =
+      rdvTuned.systemd.sockets.n2p-rendezvous.listenDatagrams == [
+        ""
+        "7790"
+      ]
+      && rdvTuned.networking.firewall.allowedUDPPorts == [ 7790 ];
+    rendezvous-turn-secret-as-credential =
+      accepted rdvTuned
+      && rdvTuned.systemd.services.n2p-rendezvous.serviceConfig.LoadCredential == [
+        "turn-secret:/run/keys/coturn-secret"
+      ]
+      && rdvTuned.systemd.services.n2p-rendezvous.serviceConfig.ExecStart == [
+        ""
+        "${package}/bin/n2p-rendezvous --turn-secret-file %d/turn-secret \"--turn-lifetime\" \"600\""
+      ];
+    rendezvous-secret-in-store-refused = refused "outside the Nix store" (eval {
       rendezvous = {
         enable = true;
-        port = 7790;
+        turnSecretFile = "${builtins.storeDir}/abc-secret";
       };
     });
+    server-and-rendezvous-firewall =
+      (eval {
+        server = {
+          enable = true;
+          openFirewall = true;
+        };
+        rendezvous = {
+          enable = true;
+          openFirewall = true;
+        };
+      }).networking.firewall.allowedUDPPorts == [
+        7787
+        7788
+      ];
     client-accepted = accepted client && client.systemd.packages == [ package ];
     client-socket-for-its-user =
       bobSocket.overrideStrategy == "asDropin"

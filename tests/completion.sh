@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # completion.sh: the bash completion offers n2pctl's commands and each
-# command's options exactly as its --help lists them; the zsh one parses.
+# command's options, and n2p-rendezvous's options, exactly as their --help
+# lists them; the zsh one parses and names them all.
 # Both with and without bash-completion's helpers (_init_completion), since
 # the script must work either way.
 #
@@ -14,6 +15,8 @@ BASH_COMP=$SRC/completions/n2pctl.bash
 ZSH_COMP=$SRC/completions/_n2pctl
 BIN=
 [ -n "${N2P_BUILD:-}" ] && [ -x "$N2P_BUILD/src/n2pctl" ] && BIN=$N2P_BUILD/src/n2pctl
+RV_BIN=
+[ -n "${N2P_BUILD:-}" ] && [ -x "$N2P_BUILD/src/n2p-rendezvous" ] && RV_BIN=$N2P_BUILD/src/n2p-rendezvous
 HELPERS=/usr/share/bash-completion/bash_completion
 
 T=$(mktemp -d)
@@ -79,6 +82,7 @@ connect='-h --help --version -v --verbose --socket --timeout --secret-key-file -
 address='-h --help --secret-key-file --listen --qr'
 keygen='-h --help --secret-key-file'
 status='-h --help'
+rendezvous='-h --help --version -v --verbose --listen --turn-secret-file --turn-lifetime'
 long() { tr ' ' '\n' <<<"$1" | grep -e '^--' | tr '\n' ' '; }
 
 mkdir -p "$T/keys"
@@ -103,6 +107,12 @@ for m in "${modes[@]}"; do
         expect "$m" "$(long "$server")" n2pd --
         expect "$m" 'server client'                     n2p ''
         expect "$m" "$(long "$connect")" n2p client --
+        expect "$m" "$(long "$rendezvous")" n2p-rendezvous --
+        expect "$m" "$rendezvous"                       n2p-rendezvous --listen 0.0.0.0:7788 -
+        expect "$m" '--turn-secret-file --turn-lifetime' n2p-rendezvous --turn
+        expect "$m" "$T/keys/alice.key"                 n2p-rendezvous --turn-secret-file "$T/keys/a"
+        expect "$m" ''                                  n2p-rendezvous --turn-lifetime ''
+        expect "$m" ''                                  n2p-rendezvous ''
 done
 # Only bash-completion joins "--opt=value" into one word.
 if [ -r "$HELPERS" ]; then
@@ -128,12 +138,20 @@ if [ -n "$BIN" ]; then
 else
         echo "SKIP: no n2pctl in \$N2P_BUILD/src: completion not compared with --help"
 fi
+if [ -n "$RV_BIN" ]; then
+        want=$(help_opts "$RV_BIN")
+        got=$(complete plain n2p-rendezvous - | tr '\n' ' ')
+        [ "$got" = "$want" ] && pass "completion of 'n2p-rendezvous -' matches its --help: $want" ||
+                fail "completion of 'n2p-rendezvous -' offers '$got' but its --help lists '$want'"
+else
+        echo "SKIP: no n2p-rendezvous in \$N2P_BUILD/src: completion not compared with --help"
+fi
 
 if command -v zsh >/dev/null; then
         if zsh -n "$ZSH_COMP"; then pass "zsh -n $ZSH_COMP"; else fail "zsh -n $ZSH_COMP"; fi
         # Every option the bash script offers appears in the zsh script too.
         missing=
-        for o in $server $connect $address $keygen $status; do
+        for o in $server $connect $address $keygen $status $rendezvous; do
                 grep -qe "$o" "$ZSH_COMP" || missing+=" $o"
         done
         [ -z "$missing" ] && pass "zsh completion names every option" ||
