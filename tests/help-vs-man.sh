@@ -14,12 +14,13 @@ SRC=$(cd "${N2P_SOURCE:-$(dirname "$0")/..}" && pwd)
 BUILD=$(cd "${N2P_BUILD:-$SRC/build}" && pwd)
 CTL=$BUILD/src/n2pctl
 N2PD=$BUILD/src/n2pd
+RV=$BUILD/src/n2p-rendezvous
 
 passed=0 failed=0
 pass() { echo "PASS: $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
-for f in "$CTL" "$N2PD"; do
+for f in "$CTL" "$N2PD" "$RV"; do
         [ -x "$f" ] || { echo "help-vs-man: $f not built"; exit 1; }
 done
 
@@ -70,6 +71,7 @@ for cmd in $cmds; do
         fi
 done
 check "n2pd" "$SRC/man/n2pd.8.scd" "$N2PD"
+check "n2p-rendezvous" "$SRC/man/n2p-rendezvous.8.scd" "$RV"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
