@@ -31,6 +31,7 @@
 #include "common.h"
 #include "control.h"
 #include "ice.h"
+#include "link.h"
 #include "log.h"
 #include "relay.h"
 #include "rendezvous.h"
@@ -77,6 +78,7 @@ typedef struct Attempt {
         bool turn_failed;                   /* a TURN server was set, but no relayed candidate came */
         n2p_cipher tx, rx;
         n2p_session *session;
+        n2p_link *link;                     /* the session's carrier, over ICE datagrams */
         bool connected;
         bool ended;
 } Attempt;
@@ -134,6 +136,7 @@ static gboolean attempt_free_cb(gpointer userdata) {
         Attempt *a = userdata;
         stop_signalling(a);
         a->session = n2p_session_free(a->session);
+        a->link = n2p_link_free(a->link);
         a->ice = n2p_ice_free(a->ice);
         n2p_noise_wipe(&a->hs);
         n2p_cipher_wipe(&a->tx);
@@ -322,9 +325,30 @@ static int open_listener(Client *c) {
 
 static ssize_t carrier_send(const uint8_t *buf, size_t len, void *userdata) {
         Attempt *a = userdata;
-        ssize_t n = n2p_ice_send(a->ice, buf, len);
-        return n == -EAGAIN ? 0 : n;
+        return n2p_link_write(a->link, buf, len);
 }
+
+static ssize_t link_send(const uint8_t *buf, size_t len, void *userdata) {
+        Attempt *a = userdata;
+        return n2p_ice_send(a->ice, buf, len);
+}
+
+static void on_link_recv(n2p_link *l, const uint8_t *buf, size_t len, void *userdata) {
+        Attempt *a = userdata;
+        if (a->session && !a->ended)
+                (void) n2p_session_feed(a->session, buf, len);
+}
+
+static void on_link_writable(n2p_link *l, void *userdata) {
+        Attempt *a = userdata;
+        if (a->session && !a->ended)
+                n2p_session_writable(a->session);
+}
+
+static const n2p_link_callbacks link_callbacks = {
+        .recv = on_link_recv,
+        .writable = on_link_writable,
+};
 
 static void on_session_closed(n2p_session *s, int error, void *userdata) {
         Attempt *a = userdata;
@@ -496,7 +520,9 @@ static void handle_resp(Attempt *a, const uint8_t *pkt, size_t len) {
                 return attempt_end(a, "handshake with %s failed: %s", c->peer, strerror(-r));
         /* The session exists before the path does, so nothing the peer sends right
          * after its side connected is lost; streams open only once we are connected. */
-        a->session = n2p_session_new(true, &a->tx, &a->rx, carrier_send, a, &session_callbacks, a);
+        a->link = n2p_link_new(&a->tx, &a->rx, link_send, &link_callbacks, a);
+        if (a->link)
+                a->session = n2p_session_new(true, &a->tx, &a->rx, carrier_send, a, &session_callbacks, a);
         if (!a->session)
                 return attempt_end(a, "cannot create the session");
         if (n2p_ice_set_remote(a->ice, &answer) < 0)
@@ -648,14 +674,14 @@ static void on_ice_event(n2p_ice *ice, n2p_ice_event ev, void *userdata) {
 
 static void on_ice_recv(n2p_ice *ice, const uint8_t *buf, size_t len, void *userdata) {
         Attempt *a = userdata;
-        if (a->session && !a->ended)
-                (void) n2p_session_feed(a->session, buf, len);
+        if (a->link && !a->ended)
+                (void) n2p_link_input(a->link, buf, len);   /* forged or replayed: dropped */
 }
 
 static void on_ice_writable(n2p_ice *ice, void *userdata) {
         Attempt *a = userdata;
-        if (a->session && !a->ended)
-                n2p_session_writable(a->session);
+        if (a->link && !a->ended)
+                n2p_link_path_writable(a->link);
 }
 
 static const n2p_ice_callbacks ice_callbacks = {
@@ -810,7 +836,7 @@ static int configure(Client *c) {
         c->cfg.turn_port = c->turn.port;
         c->cfg.turn_user = c->turn.user;
         c->cfg.turn_pass = c->turn.pass;
-        c->cfg.reliable = true;
+        c->cfg.reliable = false;
 
         const char *rv = arg_rendezvous ?: (c->addr.rendezvous[0] ? c->addr.rendezvous : NULL);
         if (rv) {

@@ -427,7 +427,7 @@ static int read_turn_secret(const char *path, char **ret) {
                 return n2p_log_error_errno(-errno, "cannot stat the TURN secret %s: %m", path);
         if (!S_ISREG(st.st_mode))
                 return n2p_log_error("the TURN secret %s is not a regular file", path);
-        if (st.st_mode & (S_IRWXG | S_IRWXO))
+        if (!n2p_secret_mode_ok(path, st.st_mode))
                 return n2p_log_error("the TURN secret %s is accessible to group or others (mode %04o): "
                                      "chmod 0600 it", path, (unsigned) (st.st_mode & 07777));
         n = read(fd, buf, sizeof buf - 1);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "addr.h"
 #include "common.h"
 #include "log.h"
+#include "util.h"
 
 const char *n2p_program = "n2pctl";
 
@@ -154,8 +157,20 @@ void n2p_log_addresses(const char *short_addr, const char *long_addr) {
 
 const char *n2p_self_exe(void) {
         /* The running binary's own inode, even after a package upgrade replaced the
-         * file: server and workers must speak the same control protocol. */
-        return "/proc/self/exe";
+         * file: server and workers must speak the same control protocol. Through an
+         * fd on /proc/self/exe rather than the link itself: under valgrind the link
+         * names valgrind, and --trace-children cannot follow an exec of it. The fd
+         * stays open across exec for valgrind's launcher to reopen it; it is an
+         * O_PATH handle on our own binary, nothing a worker could misuse. */
+        static char path[32] = "/proc/self/exe";
+        static gsize done;
+        if (g_once_init_enter(&done)) {
+                int fd = open("/proc/self/exe", O_PATH);
+                if (fd >= 0)
+                        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+                g_once_init_leave(&done, 1);
+        }
+        return path;
 }
 
 int n2p_parse_turn(const char *s, n2p_turn *ret) {
@@ -202,7 +217,7 @@ int n2p_read_turn_file(const char *path, n2p_turn *ret) {
 
         if (stat(path, &st) < 0)
                 return n2p_log_error_errno(-errno, "TURN credentials file %s: %m", path);
-        if (st.st_mode & 0077)
+        if (!n2p_secret_mode_ok(path, st.st_mode))
                 return n2p_log_error("TURN credentials file %s is accessible by group or others "
                                      "(run: chmod 600 %s)", path, path);
         if (!g_file_get_contents(path, &text, &len, &error))

@@ -6,9 +6,19 @@
 #include <string.h>
 
 #include <nice/agent.h>
+#include <nice/nice.h>
 
 #include "ice.h"
 #include "util.h"
+
+#if defined(NICE_CHECK_VERSION)
+#  if NICE_CHECK_VERSION(0, 1, 23)
+#    define STUN_BESIDE_TURN_WORKS 1
+#  endif
+#endif
+#ifndef STUN_BESIDE_TURN_WORKS
+#  define STUN_BESIDE_TURN_WORKS 0
+#endif
 
 enum {
         UFRAG_MIN = 4,
@@ -22,6 +32,9 @@ enum {
         DATAGRAM_MAX = 65507,
         /* Non-reliable mode has no writable signal: retry after this long instead. */
         DATAGRAM_RETRY_MS = 2,
+        /* Datagram mode: socket buffers for a burst of a fast path's window (the
+         * kernel default of ~200 KiB holds under 100 datagrams). */
+        DATAGRAM_SOCKET_BUFFER = 8 * 1024 * 1024,
 };
 
 /* --- the description codec --- */
@@ -234,6 +247,22 @@ static void source_clear(GSource **s) {
         *s = NULL;
 }
 
+/* Best effort: the FORCE variants pass net.core.[rw]mem_max when we may (root);
+ * otherwise the kernel clamps the plain ones to that maximum. */
+static void grow_socket_buffers(n2p_ice *ice) {
+        GSocket *sock = nice_agent_get_selected_socket(ice->agent, ice->stream_id, COMPONENT_ID);
+        int size = DATAGRAM_SOCKET_BUFFER, fd;
+
+        if (!sock)
+                return;
+        fd = g_socket_get_fd(sock);
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+                (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        g_object_unref(sock);
+}
+
 /*
  * libnice emits its signals while unlocking the agent, which also happens inside
  * nice_agent_send() and friends. Calling the user from there would re-enter the
@@ -270,6 +299,8 @@ static gboolean dispatch_cb(gpointer userdata) {
         if (ice->ready && (ice->stream_open || !ice->reliable) && !ice->reported_connected) {
                 ice->reported_connected = true;
                 source_clear(&ice->guard);
+                if (!ice->reliable)
+                        grow_socket_buffers(ice);
                 if (ice->cb.event)
                         ice->cb.event(ice, N2P_ICE_CONNECTED, ice->userdata);
                 /* A send refused before CONNECTED waits for this. */
@@ -427,7 +458,12 @@ n2p_ice *n2p_ice_new(GMainContext *ctx, const n2p_ice_config *cfg, bool controll
                      "upnp", FALSE,
                      "controlling-mode", controlling ? TRUE : FALSE,
                      NULL);
-        if (cfg->stun_host)
+        /* Before 0.1.23 libnice asks STUN servers in RFC 3489 form, and checks the
+         * cookie-less answer against a TURN allocation on the same socket first,
+         * which drops it: beside TURN, STUN only costs a 2 s time-out. The TURN
+         * Allocate answer carries the mapped address, so the server-reflexive
+         * candidate comes from there instead. */
+        if (cfg->stun_host && (STUN_BESIDE_TURN_WORKS || !cfg->turn_host))
                 g_object_set(ice->agent,
                              "stun-server", cfg->stun_host,
                              "stun-server-port", cfg->stun_port,

@@ -103,7 +103,7 @@ int n2p_key_load(const char *path, n2p_key *ret) {
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -EINVAL;
-        if (st.st_mode & 077)
+        if (!n2p_secret_mode_ok(path, st.st_mode))
                 return -EPERM;
         if (st.st_size != N2P_SEED_SIZE)
                 return -EBADMSG;

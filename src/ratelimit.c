@@ -111,7 +111,8 @@ unsigned n2p_ratelimit_size(const n2p_ratelimit *rl) {
 n2p_ratelimit *n2p_ratelimit_free(n2p_ratelimit *rl) {
         if (!rl)
                 return NULL;
-        g_queue_clear(&rl->lru);
+        /* The links live inside the sources, which the table frees. */
+        g_queue_init(&rl->lru);
         g_hash_table_destroy(rl->sources);
         g_free(rl);
         return NULL;

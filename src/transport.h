@@ -47,7 +47,7 @@ enum {
         N2P_FRAME_PONG = 7,
         N2P_SESSION_PING_MS = 2000,
 
-        N2P_STREAM_WINDOW = 1024 * 1024,       /* receive window per stream, bytes */
+        N2P_STREAM_WINDOW = 8 * 1024 * 1024,   /* receive window per stream, bytes */
         N2P_MAX_STREAMS = 64,                  /* open streams per session, each way */
         N2P_SESSION_SEND_BUFFER = 256 * 1024,  /* sealed bytes queued for the carrier */
 };

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Close an fd when it goes out of scope: `_cleanup_close_ int fd = -1;` */
@@ -21,6 +23,18 @@ static inline int n2p_take_fd(int *fd) {
         int r = *fd;
         *fd = -1;
         return r;
+}
+
+/* A secret file is refused when group or others may read it, except one that
+ * systemd handed over with LoadCredential=: $CREDENTIALS_DIRECTORY is readable by
+ * the service alone whatever the mode bits say (systemd may grant access with an
+ * ACL, which shows in the group bits). */
+static inline int n2p_secret_mode_ok(const char *path, unsigned mode) {
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        size_t n = creds ? strlen(creds) : 0;
+        if ((mode & 077) == 0)
+                return 1;
+        return n > 0 && strncmp(path, creds, n) == 0 && path[n] == '/';
 }
 
 #define N2P_ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))

@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "ice.h"
+#include "link.h"
 #include "log.h"
 #include "relay.h"
 #include "transport.h"
@@ -36,6 +37,7 @@ typedef struct Worker {
         bool have_offer, connected, have_keys;
         n2p_cipher tx, rx;
         n2p_session *session;
+        n2p_link *link;                   /* the session's carrier, over ICE datagrams */
         GPtrArray *relays;
         guint ctl_watch, connect_timer, stats_timer;
         bool lingering;                   /* GOAWAY sent, exiting shortly */
@@ -55,9 +57,30 @@ static void relay_free(gpointer p) {
 
 static ssize_t carrier_send(const uint8_t *buf, size_t len, void *userdata) {
         Worker *w = userdata;
-        ssize_t n = n2p_ice_send(w->ice, buf, len);
-        return n == -EAGAIN ? 0 : n;
+        return n2p_link_write(w->link, buf, len);
 }
+
+static ssize_t link_send(const uint8_t *buf, size_t len, void *userdata) {
+        Worker *w = userdata;
+        return n2p_ice_send(w->ice, buf, len);
+}
+
+static void on_link_recv(n2p_link *l, const uint8_t *buf, size_t len, void *userdata) {
+        Worker *w = userdata;
+        if (w->session)
+                (void) n2p_session_feed(w->session, buf, len);   /* errors close it: on_session_closed */
+}
+
+static void on_link_writable(n2p_link *l, void *userdata) {
+        Worker *w = userdata;
+        if (w->session)
+                n2p_session_writable(w->session);
+}
+
+static const n2p_link_callbacks link_callbacks = {
+        .recv = on_link_recv,
+        .writable = on_link_writable,
+};
 
 static void on_relay_done(n2p_relay *r, int error, void *userdata) {
         Worker *w = userdata;
@@ -132,7 +155,9 @@ static const n2p_session_callbacks session_callbacks = {
 static void maybe_start_session(Worker *w) {
         if (w->session || !w->have_keys)
                 return;
-        w->session = n2p_session_new(false, &w->tx, &w->rx, carrier_send, w, &session_callbacks, w);
+        w->link = n2p_link_new(&w->tx, &w->rx, link_send, &link_callbacks, w);
+        if (w->link)
+                w->session = n2p_session_new(false, &w->tx, &w->rx, carrier_send, w, &session_callbacks, w);
         if (!w->session) {
                 n2p_log_error("cannot create the session for %s", w->peer);
                 finish(w, 1);
@@ -204,14 +229,14 @@ static void on_ice_event(n2p_ice *ice, n2p_ice_event ev, void *userdata) {
 
 static void on_ice_recv(n2p_ice *ice, const uint8_t *buf, size_t len, void *userdata) {
         Worker *w = userdata;
-        if (w->session)
-                (void) n2p_session_feed(w->session, buf, len);   /* errors close it: on_session_closed */
+        if (w->link)
+                (void) n2p_link_input(w->link, buf, len);   /* forged or replayed: dropped */
 }
 
 static void on_ice_writable(n2p_ice *ice, void *userdata) {
         Worker *w = userdata;
-        if (w->session)
-                n2p_session_writable(w->session);
+        if (w->link)
+                n2p_link_path_writable(w->link);
 }
 
 static const n2p_ice_callbacks ice_callbacks = {
@@ -327,7 +352,7 @@ int n2p_worker_main(int argc, char **argv) {
                 { "peer",              required_argument, NULL, ARG_PEER },
                 {}
         };
-        Worker w = { .peer = "peer", .nix_socket = "/nix/var/nix/daemon-socket/socket", .cfg.reliable = true };
+        Worker w = { .peer = "peer", .nix_socket = "/nix/var/nix/daemon-socket/socket", .cfg.reliable = false };
         g_autofree char *stun_host = NULL;
         int c;
 
@@ -365,6 +390,7 @@ int n2p_worker_main(int argc, char **argv) {
         /* Relays first: they hold streams of the session. */
         g_ptr_array_free(w.relays, true);
         w.session = n2p_session_free(w.session);
+        w.link = n2p_link_free(w.link);
         w.ice = n2p_ice_free(w.ice);
         if (w.ctl_watch)
                 g_source_remove(w.ctl_watch);

@@ -235,6 +235,27 @@ static void test_load_group_writable(void) {
         check_bad_mode(0620);
 }
 
+/* systemd's LoadCredential= directory is the service's alone, whatever the mode
+ * bits show; a file elsewhere with the same mode is still refused. */
+static void test_load_credentials_directory(void) {
+        g_autofree char *creds = tmp_path("credentials");
+        g_autofree char *inside = g_build_filename(creds, "secret.key", NULL);
+        g_autofree char *outside = tmp_path("not-a-credential.key");
+        uint8_t seed[N2P_SEED_SIZE];
+        n2p_key k;
+
+        kat_seed(seed);
+        g_assert_cmpint(g_mkdir_with_parents(creds, 0700), ==, 0);
+        write_file(inside, seed, sizeof seed, 0440);
+        write_file(outside, seed, sizeof seed, 0440);
+        g_setenv("CREDENTIALS_DIRECTORY", creds, true);
+        g_assert_cmpint(n2p_key_load(inside, &k), ==, 0);
+        n2p_key_wipe(&k);
+        g_assert_cmpint(n2p_key_load(outside, &k), ==, -EPERM);
+        g_unsetenv("CREDENTIALS_DIRECTORY");
+        g_assert_cmpint(n2p_key_load(inside, &k), ==, -EPERM);
+}
+
 static void test_load_stricter_mode_ok(void) {
         g_autofree char *path = tmp_path("mode-400.key");
         uint8_t seed[N2P_SEED_SIZE];
@@ -393,6 +414,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/key/load-world-readable", test_load_world_readable);
         g_test_add_func("/key/load-group-writable", test_load_group_writable);
         g_test_add_func("/key/load-stricter-mode-ok", test_load_stricter_mode_ok);
+        g_test_add_func("/key/load-credentials-directory", test_load_credentials_directory);
         g_test_add_func("/key/load-missing", test_load_missing);
         g_test_add_func("/key/load-directory", test_load_directory);
         g_test_add_func("/key/load-through-symlink", test_load_through_symlink);
