@@ -212,6 +212,9 @@ static void on_ice_event(n2p_ice *ice, n2p_ice_event ev, void *userdata) {
                 w->connected = true;
                 if (!w->stats_timer)
                         w->stats_timer = g_timeout_add_seconds(1, on_stats_timer, w);
+                /* Now, not a second later: until the first report, the server's
+                 * status shows this session as still connecting. */
+                (void) on_stats_timer(w);
                 n2p_log_info("session with %s established (%s <-> %s)", w->peer,
                              n2p_ice_local_type(w->ice), n2p_ice_remote_type(w->ice));
                 break;
