@@ -82,7 +82,8 @@ struct Server {
         int udp_fd;
         guint udp_watch;
         GHashTable *sessions;             /* index -> Session */
-        GHashTable *last_init;            /* client X25519 key (hex) -> TAI64N of its newest INIT */
+        GHashTable *last_init;            /* client X25519 key (hex) -> Seen */
+        GQueue seen_order;                /* Seen, least recently updated first */
         unsigned n_pending;
         guint idle_timer;
         guint reject_tokens;              /* REJECTs we may still send this second */
@@ -107,6 +108,13 @@ struct Server {
         unsigned refusal_logged;
         bool one_time_used;               /* --one-time-key: its one session was taken */
 };
+
+/* The newest INIT timestamp of one client key, for replay protection. */
+typedef struct Seen {
+        char key[65];
+        uint8_t tai64n[N2P_TAI64N_SIZE];
+        GList link;                       /* in Server.seen_order */
+} Seen;
 
 static void session_free(Session *s) {
         if (!s)
@@ -430,17 +438,16 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path 
         }
 
         /* Replay protection: every INIT carries a TAI64N timestamp, which must grow. */
-        g_autofree char *xhex = g_malloc(65);
-        sodium_bin2hex(xhex, 65, info.client_x, 32);
-        GBytes *last = g_hash_table_lookup(srv->last_init, xhex);
-        if (last && memcmp(info.tai64n, g_bytes_get_data(last, NULL), N2P_TAI64N_SIZE) <= 0) {
+        char xhex[65];
+        sodium_bin2hex(xhex, sizeof xhex, info.client_x, 32);
+        Seen *seen = g_hash_table_lookup(srv->last_init, xhex);
+        if (seen && memcmp(info.tai64n, seen->tai64n, N2P_TAI64N_SIZE) <= 0) {
                 n2p_log_debug("replayed or stale handshake from %s, dropped", xhex);
                 srv->n_replayed++;
                 n2p_noise_wipe(&s->hs);
                 g_free(s);
                 return;
         }
-        g_hash_table_replace(srv->last_init, g_steal_pointer(&xhex), g_bytes_new(info.tai64n, N2P_TAI64N_SIZE));
 
         /* Who may connect is decided here, inside the handshake: a refused client
          * never gets a worker, so not one byte of it reaches nix-daemon. */
@@ -463,6 +470,24 @@ static void handle_init(Server *srv, const uint8_t *pkt, size_t len, const Path 
         }
         if (arg_one_time_key)
                 srv->one_time_used = true;
+
+        /* Remembered only for clients that may connect (a refused one gains nothing by
+         * a replay), and for at most N2P_MAX_REPLAY_KEYS keys: the least recently
+         * seen is forgotten first. */
+        if (!seen) {
+                if (g_hash_table_size(srv->last_init) >= N2P_MAX_REPLAY_KEYS) {
+                        Seen *old = srv->seen_order.head->data;
+                        g_queue_unlink(&srv->seen_order, &old->link);
+                        g_hash_table_remove(srv->last_init, old->key);
+                }
+                seen = g_new0(Seen, 1);
+                memcpy(seen->key, xhex, sizeof xhex);
+                seen->link.data = seen;
+                g_hash_table_insert(srv->last_init, seen->key, seen);
+        } else
+                g_queue_unlink(&srv->seen_order, &seen->link);
+        memcpy(seen->tai64n, info.tai64n, N2P_TAI64N_SIZE);
+        g_queue_push_tail_link(&srv->seen_order, &seen->link);
 
         s->server = srv;
         do
@@ -946,7 +971,8 @@ int n2p_server_main(int argc, char **argv) {
 
         srv.loop = g_main_loop_new(NULL, false);
         srv.sessions = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) session_free);
-        srv.last_init = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+        srv.last_init = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+        g_queue_init(&srv.seen_order);
         srv.handshake_rate = n2p_ratelimit_new(arg_handshake_rate, 2.0 * arg_handshake_rate, N2P_MAX_SOURCES);
         srv.handshake_total = (n2p_bucket) { N2P_HANDSHAKE_RATE_TOTAL, g_get_monotonic_time() };
         srv.sweep_timer = g_timeout_add_seconds(5, on_sweep, &srv);

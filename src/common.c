@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <glib.h>
 #include <ifaddrs.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
+/* Optional: only to let valgrind follow the exec of a worker (n2p_self_exe). */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define N2P_HAVE_VALGRIND_H 1
+#endif
+#endif
 
 #include "addr.h"
 #include "common.h"
@@ -157,20 +163,23 @@ void n2p_log_addresses(const char *short_addr, const char *long_addr) {
 
 const char *n2p_self_exe(void) {
         /* The running binary's own inode, even after a package upgrade replaced the
-         * file: server and workers must speak the same control protocol. Through an
-         * fd on /proc/self/exe rather than the link itself: under valgrind the link
-         * names valgrind, and --trace-children cannot follow an exec of it. The fd
-         * stays open across exec for valgrind's launcher to reopen it; it is an
-         * O_PATH handle on our own binary, nothing a worker could misuse. */
-        static char path[32] = "/proc/self/exe";
+         * file: server and workers must speak the same control protocol. */
+#if N2P_HAVE_VALGRIND_H
+        /* Under valgrind the link names valgrind itself, and --trace-children
+         * cannot follow an exec of it; valgrind answers readlink() with our path. */
+        static char path[PATH_MAX];
         static gsize done;
-        if (g_once_init_enter(&done)) {
-                int fd = open("/proc/self/exe", O_PATH);
-                if (fd >= 0)
-                        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-                g_once_init_leave(&done, 1);
+        if (RUNNING_ON_VALGRIND) {
+                if (g_once_init_enter(&done)) {
+                        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+                        path[n > 0 ? n : 0] = '\0';
+                        g_once_init_leave(&done, 1);
+                }
+                if (path[0])
+                        return path;
         }
-        return path;
+#endif
+        return "/proc/self/exe";
 }
 
 int n2p_parse_turn(const char *s, n2p_turn *ret) {

@@ -71,4 +71,5 @@ enum {
         N2P_HANDSHAKE_BURST = 20,
         N2P_HANDSHAKE_RATE_TOTAL = 500,   /* per second, all sources together */
         N2P_MAX_SOURCES = 4096,           /* source addresses tracked for the rate */
+        N2P_MAX_REPLAY_KEYS = 4096,       /* client keys whose newest INIT time is kept */
 };

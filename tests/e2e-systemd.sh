@@ -232,6 +232,23 @@ MANCHECK=
 check "systemd-analyze verify $SYSUNITS: clean" \
         verify_clean S sh -c "cd /run/systemd/system && systemd-analyze verify $MANCHECK $SYSUNITS"
 
+# `systemd-analyze security` as the booted manager sees the loaded units (not an
+# offline guess): the exposure is the sandboxing that will really apply.
+EXPOSURE_MAX=2.0
+exposure_ok() { # UNIT: overall exposure <= EXPOSURE_MAX
+        local out level
+        out=$(S systemd-analyze security --no-pager "$1" 2>&1) || { printf '%s\n' "$out"; return 1; }
+        printf '%s\n' "$out" | grep -E '^✗' || true
+        level=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for [^:]*: *\([0-9.]*\).*/\1/p' | tail -n1)
+        echo "$1: exposure ${level:-?} (limit $EXPOSURE_MAX)"
+        [ -n "$level" ] && awk -v l="$level" -v m="$EXPOSURE_MAX" 'BEGIN { exit !(l <= m) }'
+}
+for u in n2p.service n2p-rendezvous.service; do
+        case " $SYSUNITS " in *" $u "*) ;; *) continue ;; esac
+        check "systemd-analyze security $u in $MS: exposure <= $EXPOSURE_MAX" exposure_ok "$u"
+        grep "^$u: exposure" "$LOG/checks.log" | tail -n1 | sed 's/^/    /'
+done
+
 socket_listening() {
         S systemctl start n2p-server.socket || return 1
         [ "$(S systemctl is-active n2p-server.socket)" = active ] || return 1
