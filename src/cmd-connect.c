@@ -523,6 +523,9 @@ static void handle_resp(Attempt *a, const uint8_t *pkt, size_t len) {
         a->link = n2p_link_new(&a->tx, &a->rx, link_send, &link_callbacks, a);
         if (a->link)
                 a->session = n2p_session_new(true, &a->tx, &a->rx, carrier_send, a, &session_callbacks, a);
+        /* The link seals every byte with keys from the same handshake. */
+        if (a->session)
+                (void) n2p_session_set_sealed_carrier(a->session);
         if (!a->session)
                 return attempt_end(a, "cannot create the session");
         if (n2p_ice_set_remote(a->ice, &answer) < 0)

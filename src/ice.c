@@ -2,8 +2,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <nice/agent.h>
 #include <nice/nice.h>
@@ -35,6 +37,10 @@ enum {
         /* Datagram mode: socket buffers for a burst of a fast path's window (the
          * kernel default of ~200 KiB holds under 100 datagrams). */
         DATAGRAM_SOCKET_BUFFER = 8 * 1024 * 1024,
+        /* Datagram mode sends a run of equal datagrams with one sendmsg (UDP
+         * GSO): the kernel's per-packet path is most of the cost of a transfer. */
+        GSO_MAX_SEGMENTS = 64,
+        GSO_MAX_BYTES = 65000,
 };
 
 /* --- the description codec --- */
@@ -237,6 +243,19 @@ struct n2p_ice {
         bool have_pair;
         n2p_ice_cand_type local_type;
         n2p_ice_cand_type remote_type;
+
+        /* Datagram mode over a non-relayed pair: we send on the pair's socket
+         * ourselves, batched (libnice still owns it for receiving and checks). */
+        bool pair_changed;
+        GSocket *direct_sock;
+        struct sockaddr_storage direct_to;
+        socklen_t direct_len;
+        bool no_gso;                    /* the kernel refused UDP_SEGMENT once */
+        uint8_t *batch;
+        size_t batch_len, seg_size;
+        unsigned n_segs;
+        bool batch_closed;              /* ends with a short datagram */
+        GSource *flush;                 /* end of this main loop turn: send the batch */
 };
 
 static void source_clear(GSource **s) {
@@ -380,6 +399,7 @@ static void on_selected_pair(NiceAgent *agent, guint stream_id, guint component_
         ice->local_type = (n2p_ice_cand_type) local->type;
         ice->remote_type = (n2p_ice_cand_type) remote->type;
         ice->have_pair = true;
+        ice->pair_changed = true;
 }
 
 static void on_recv(NiceAgent *agent, guint stream_id, guint component_id, guint len, gchar *buf,
@@ -621,6 +641,131 @@ int n2p_ice_set_remote(n2p_ice *ice, const n2p_ice_desc *remote) {
         return r;
 }
 
+static void direct_drop(n2p_ice *ice) {
+        if (ice->direct_sock)
+                g_object_unref(ice->direct_sock);
+        ice->direct_sock = NULL;
+}
+
+/* Where the selected pair sends, if we may send there ourselves: not through a
+ * TURN allocation, whose framing only libnice knows. */
+static void direct_refresh(n2p_ice *ice) {
+        NiceCandidate *local = NULL, *remote = NULL;
+        GSocket *sock;
+
+        ice->pair_changed = false;
+        direct_drop(ice);
+        if (!nice_agent_get_selected_pair(ice->agent, ice->stream_id, COMPONENT_ID, &local, &remote) ||
+            !local || !remote || local->type == NICE_CANDIDATE_TYPE_RELAYED ||
+            local->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+                return;
+        memset(&ice->direct_to, 0, sizeof ice->direct_to);
+        nice_address_copy_to_sockaddr(&remote->addr, (struct sockaddr *) &ice->direct_to);
+        if (ice->direct_to.ss_family == AF_INET)
+                ice->direct_len = sizeof(struct sockaddr_in);
+        else if (ice->direct_to.ss_family == AF_INET6)
+                ice->direct_len = sizeof(struct sockaddr_in6);
+        else
+                return;
+        sock = nice_agent_get_selected_socket(ice->agent, ice->stream_id, COMPONENT_ID);
+        if (!sock)
+                return;
+        ice->direct_sock = sock;
+        if (!ice->batch)
+                ice->batch = g_malloc(GSO_MAX_BYTES + DATAGRAM_MAX);
+}
+
+/* Sends what is batched. A datagram the kernel does not take is lost, as on
+ * any UDP path: the link above retransmits. */
+static void batch_flush(n2p_ice *ice) {
+        int fd;
+
+        if (ice->n_segs == 0)
+                return;
+        fd = ice->direct_sock ? g_socket_get_fd(ice->direct_sock) : -1;
+        if (fd >= 0 && ice->n_segs > 1 && !ice->no_gso) {
+                struct iovec iov = { .iov_base = ice->batch, .iov_len = ice->batch_len };
+                union {
+                        char buf[CMSG_SPACE(sizeof(uint16_t))];
+                        struct cmsghdr align;
+                } control = {};
+                struct msghdr msg = {
+                        .msg_name = &ice->direct_to,
+                        .msg_namelen = ice->direct_len,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof control.buf,
+                };
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+                uint16_t seg = (uint16_t) ice->seg_size;
+
+                cm->cmsg_level = SOL_UDP;
+                cm->cmsg_type = UDP_SEGMENT;
+                cm->cmsg_len = CMSG_LEN(sizeof seg);
+                memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+                if (sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 ||
+                    errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+                        goto done;
+                /* No GSO here (old kernel, device without checksum offload):
+                 * one datagram at a time from now on. */
+                ice->no_gso = true;
+        }
+        for (size_t off = 0; off < ice->batch_len; off += ice->seg_size) {
+                size_t n = MIN(ice->seg_size, ice->batch_len - off);
+                if (fd >= 0)
+                        (void) sendto(fd, ice->batch + off, n, MSG_DONTWAIT | MSG_NOSIGNAL,
+                                      (struct sockaddr *) &ice->direct_to, ice->direct_len);
+                else
+                        (void) nice_agent_send(ice->agent, ice->stream_id, COMPONENT_ID, (guint) n,
+                                               (const gchar *) ice->batch + off);
+        }
+done:
+        ice->batch_len = 0;
+        ice->n_segs = 0;
+        ice->batch_closed = false;
+}
+
+static gboolean flush_cb(gpointer userdata) {
+        n2p_ice *ice = userdata;
+
+        g_source_unref(ice->flush);
+        ice->flush = NULL;
+        batch_flush(ice);
+        return G_SOURCE_REMOVE;
+}
+
+static ssize_t batch_add(n2p_ice *ice, const uint8_t *buf, size_t len) {
+        bool first = !ice->flush;
+
+        /* The first datagram of a main loop turn leaves at once: alone, it is a
+         * request or an answer and must not wait; the ones after it are a burst
+         * and wait for the end of the turn, batched. */
+        if (!ice->flush) {
+                ice->flush = g_idle_source_new();
+                g_source_set_priority(ice->flush, G_PRIORITY_HIGH);
+                g_source_set_callback(ice->flush, flush_cb, ice, NULL);
+                g_source_attach(ice->flush, ice->ctx);
+        }
+        if (first && ice->n_segs == 0) {
+                /* not taken: lost, as on any UDP path */
+                (void) sendto(g_socket_get_fd(ice->direct_sock), buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                              (struct sockaddr *) &ice->direct_to, ice->direct_len);
+                return (ssize_t) len;
+        }
+        if (ice->n_segs > 0 && (ice->batch_closed || len > ice->seg_size || ice->n_segs == GSO_MAX_SEGMENTS ||
+                                ice->batch_len + len > GSO_MAX_BYTES))
+                batch_flush(ice);
+        if (ice->n_segs == 0)
+                ice->seg_size = len;
+        memcpy(ice->batch + ice->batch_len, buf, len);
+        ice->batch_len += len;
+        ice->n_segs++;
+        if (len < ice->seg_size)
+                ice->batch_closed = true;
+        return (ssize_t) len;
+}
+
 ssize_t n2p_ice_send(n2p_ice *ice, const uint8_t *buf, size_t len) {
         unsigned seen;
         gint n;
@@ -639,6 +784,15 @@ ssize_t n2p_ice_send(n2p_ice *ice, const uint8_t *buf, size_t len) {
                 len = MIN(len, (size_t) G_MAXINT);
         else if (len > DATAGRAM_MAX)
                 return -EMSGSIZE;
+
+        if (!ice->reliable) {
+                if (ice->pair_changed) {
+                        batch_flush(ice);
+                        direct_refresh(ice);
+                }
+                if (ice->direct_sock)
+                        return batch_add(ice, buf, len);
+        }
 
         seen = ice->writable_seen;
         n = nice_agent_send(ice->agent, ice->stream_id, COMPONENT_ID, (guint) len, (const gchar *) buf);
@@ -698,6 +852,10 @@ n2p_ice *n2p_ice_free(n2p_ice *ice) {
         source_clear(&ice->guard);
         source_clear(&ice->dispatch);
         source_clear(&ice->retry);
+        source_clear(&ice->flush);
+        batch_flush(ice);       /* a last GOAWAY, say */
+        direct_drop(ice);
+        g_free(ice->batch);
 
         if (ice->agent) {
                 if (ice->stream_id > 0)

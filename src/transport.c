@@ -57,6 +57,8 @@ struct n2p_stream {
 struct n2p_session {
         bool initiator;
         n2p_cipher send, recv;
+        bool sealed_carrier;            /* records carry no tag: the carrier seals */
+        bool any_record;                /* sealed or opened one: the format is fixed */
         n2p_carrier_send_fn carrier_send;
         void *carrier_userdata;
         n2p_session_callbacks cb;
@@ -146,7 +148,8 @@ static void session_flush(n2p_session *s) {
 /* Seals one frame onto the send queue, which may grow to limit bytes. */
 static int session_seal(n2p_session *s, uint8_t type, uint32_t id, const uint8_t *payload, size_t plen,
                         size_t limit) {
-        size_t flen = N2P_FRAME_HEADER + plen, need = 2 + flen + N2P_NOISE_TAGLEN;
+        size_t flen = N2P_FRAME_HEADER + plen, tag = s->sealed_carrier ? 0 : N2P_NOISE_TAGLEN;
+        size_t need = 2 + flen + tag;
         int r;
 
         if (plen > N2P_FRAME_MAX_PAYLOAD)
@@ -169,11 +172,16 @@ static int session_seal(n2p_session *s, uint8_t type, uint32_t id, const uint8_t
                 memcpy(s->scratch + N2P_FRAME_HEADER, payload, plen);
 
         uint8_t *rec = s->sendq + s->sq_end;
-        n2p_put_be16(rec, (uint16_t) (flen + N2P_NOISE_TAGLEN));
-        r = n2p_cipher_encrypt(&s->send, rec, 2, s->scratch, flen, rec + 2);
-        if (r < 0)
-                return r;
+        n2p_put_be16(rec, (uint16_t) (flen + tag));
+        if (s->sealed_carrier)
+                memcpy(rec + 2, s->scratch, flen);
+        else {
+                r = n2p_cipher_encrypt(&s->send, rec, 2, s->scratch, flen, rec + 2);
+                if (r < 0)
+                        return r;
+        }
         s->sq_end += need;
+        s->any_record = true;
         return 0;
 }
 
@@ -599,12 +607,18 @@ static int process_frame(n2p_session *s, const uint8_t *f, size_t len) {
         }
 }
 
-static bool record_len_ok(size_t len) {
+static bool record_len_ok(const n2p_session *s, size_t len) {
+        if (s->sealed_carrier)
+                return len >= N2P_FRAME_HEADER && len <= N2P_FRAME_HEADER + N2P_FRAME_MAX_PAYLOAD;
         return len >= RECORD_MIN && len <= N2P_RECORD_MAX - 2;
 }
 
 static int open_record(n2p_session *s, const uint8_t *rec, size_t len) {
         size_t clen = len - 2;
+
+        s->any_record = true;
+        if (s->sealed_carrier)
+                return process_frame(s, rec + 2, clen);
 
         if (n2p_cipher_decrypt(&s->recv, rec, 2, rec + 2, clen, s->plain) < 0)
                 return -EBADMSG;
@@ -634,7 +648,7 @@ int n2p_session_feed(n2p_session *s, const uint8_t *buf, size_t len) {
 
                 if (s->rlen == 0 && len >= 2) {
                         size_t rl = n2p_get_be16(buf);
-                        if (!record_len_ok(rl)) {
+                        if (!record_len_ok(s, rl)) {
                                 r = -EPROTO;
                                 break;
                         }
@@ -658,7 +672,7 @@ int n2p_session_feed(n2p_session *s, const uint8_t *buf, size_t len) {
                 if (s->rlen < 2)
                         break;
                 if (s->rlen == 2) {
-                        if (!record_len_ok(n2p_get_be16(s->rbuf))) {
+                        if (!record_len_ok(s, n2p_get_be16(s->rbuf))) {
                                 r = -EPROTO;
                                 break;
                         }
@@ -739,6 +753,16 @@ n2p_stream *n2p_session_open_stream(n2p_session *s) {
         s->next_local_id = s->next_local_id > UINT32_MAX - 2 ? 0 : s->next_local_id + 2;
         session_flush(s);
         return st;
+}
+
+int n2p_session_set_sealed_carrier(n2p_session *s) {
+        if (!s)
+                return -EINVAL;
+        /* Switching with records on the wire would misparse them. */
+        if (s->any_record || s->rlen > 0 || s->closed)
+                return -EBUSY;
+        s->sealed_carrier = true;
+        return 0;
 }
 
 unsigned n2p_session_n_streams(const n2p_session *s) {

@@ -5,10 +5,10 @@
  * A session: many reliable, ordered, flow-controlled byte streams with per-stream
  * half-close, end-to-end encrypted, over one carrier.
  *
- * The carrier is a reliable byte pipe (issue 2: libnice's PseudoTCP through
- * n2p_ice). The session writes to it through a send function and is fed what
- * arrives with n2p_session_feed(); a later transport replaces the carrier without
- * changing the stream interface below.
+ * The carrier is a reliable byte pipe: since issue 4 the link (link.h) over ICE
+ * datagrams, before that libnice's PseudoTCP. The session writes to it through a
+ * send function and is fed what arrives with n2p_session_feed(); the stream
+ * interface below does not depend on which carrier it is.
  *
  * Records on the carrier: [length u16 BE][ciphertext length bytes], the ciphertext
  * being one frame sealed with the session's cipher (implicit counter nonce).
@@ -47,7 +47,9 @@ enum {
         N2P_FRAME_PONG = 7,
         N2P_SESSION_PING_MS = 2000,
 
-        N2P_STREAM_WINDOW = 8 * 1024 * 1024,   /* receive window per stream, bytes */
+        /* Receive window per stream, bytes. One window per round trip is the most
+         * a stream can move: 6 MiB covers 50 ms at 120 MB/s. */
+        N2P_STREAM_WINDOW = 6 * 1024 * 1024,
         N2P_MAX_STREAMS = 64,                  /* open streams per session, each way */
         N2P_SESSION_SEND_BUFFER = 256 * 1024,  /* sealed bytes queued for the carrier */
 };
@@ -87,6 +89,12 @@ n2p_stream *n2p_session_open_stream(n2p_session *s);
 
 /* Resets every stream, sends GOAWAY(error) and runs `closed`. */
 void n2p_session_close(n2p_session *s, int error);
+
+/* The carrier authenticates, encrypts, orders and de-duplicates every byte itself
+ * (link.h, keyed from these same ciphers), and the peer's session says the same:
+ * records then carry their frame without a second AEAD pass, [length][frame].
+ * Only before the first record either way (-EBUSY after). */
+int n2p_session_set_sealed_carrier(n2p_session *s);
 
 unsigned n2p_session_n_streams(const n2p_session *s);
 /* Smoothed round trip from PING/PONG, in µs; 0 before the first answer. It is the

@@ -158,6 +158,9 @@ static void maybe_start_session(Worker *w) {
         w->link = n2p_link_new(&w->tx, &w->rx, link_send, &link_callbacks, w);
         if (w->link)
                 w->session = n2p_session_new(false, &w->tx, &w->rx, carrier_send, w, &session_callbacks, w);
+        /* The link seals every byte with keys from the same handshake. */
+        if (w->session)
+                (void) n2p_session_set_sealed_carrier(w->session);
         if (!w->session) {
                 n2p_log_error("cannot create the session for %s", w->peer);
                 finish(w, 1);
