@@ -375,6 +375,7 @@ static void on_connected(Attempt *a) {
         n2p_log_info("connected to %s (%s <-> %s)", c->peer, n2p_ice_local_type(a->ice), n2p_ice_remote_type(a->ice));
         a->connected = true;
         c->n_sessions++;
+        n2p_session_ping(a->session);
 
         if (c->listen_fd < 0) {
                 if (open_listener(c) < 0)

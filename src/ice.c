@@ -229,6 +229,7 @@ struct n2p_ice {
         /* What libnice told us, noted by the signal handlers ... */
         bool gathered;
         bool ready;             /* component reached READY */
+        bool checks_connected;  /* a check succeeded (libnice's CONNECTED) */
         bool stream_open;       /* reliable: PseudoTCP signalled writable once */
         bool failed;
         bool writable;          /* a writable signal came while one was wanted */
@@ -315,7 +316,12 @@ static gboolean dispatch_cb(gpointer userdata) {
          * nice_agent_send() returns -1. Report CONNECTED only when both happened,
          * so the first send after CONNECTED can succeed.
          */
-        if (ice->ready && (ice->stream_open || !ice->reliable) && !ice->reported_connected) {
+        /* READY waits for every check to end, which across NATs means waiting for
+         * the host pairs that cannot work to time out (~2 s). A check that succeeded
+         * on a nominated pair (CONNECTED and a selected pair) already carries data;
+         * if a better pair is selected later, sends follow it. */
+        bool usable = ice->ready || (ice->checks_connected && ice->have_pair);
+        if (usable && (ice->stream_open || !ice->reliable) && !ice->reported_connected) {
                 ice->reported_connected = true;
                 source_clear(&ice->guard);
                 if (!ice->reliable)
@@ -362,6 +368,8 @@ static void on_state_changed(NiceAgent *agent, guint stream_id, guint component_
                 return;
         if (state == NICE_COMPONENT_STATE_READY)
                 ice->ready = true;
+        else if (state == NICE_COMPONENT_STATE_CONNECTED)
+                ice->checks_connected = true;
         else if (state == NICE_COMPONENT_STATE_FAILED)
                 /* Checks failed, PseudoTCP died, or (after READY) consent expired. */
                 ice->failed = true;
@@ -400,6 +408,7 @@ static void on_selected_pair(NiceAgent *agent, guint stream_id, guint component_
         ice->remote_type = (n2p_ice_cand_type) remote->type;
         ice->have_pair = true;
         ice->pair_changed = true;
+        schedule_dispatch(ice);
 }
 
 static void on_recv(NiceAgent *agent, guint stream_id, guint component_id, guint len, gchar *buf,

@@ -316,19 +316,22 @@ static size_t data_chunk(size_t want, uint64_t credit, size_t room) {
         return (size_t) MIN(MIN((uint64_t) want, credit), (uint64_t) MIN((size_t) N2P_FRAME_MAX_PAYLOAD, room - RECORD_OVERHEAD));
 }
 
-static gboolean ping_cb(gpointer userdata) {
-        n2p_session *s = userdata;
+void n2p_session_ping(n2p_session *s) {
         uint8_t p[8];
         int r;
 
-        if (s->closed || s->pending_error != 0 || s->free_pending)
-                return G_SOURCE_CONTINUE;
+        if (!s || s->closed || s->pending_error != 0 || s->free_pending)
+                return;
         n2p_put_be64(p, (uint64_t) g_get_monotonic_time());
         r = session_seal(s, N2P_FRAME_PING, 0, p, sizeof p, SEND_QUEUE_LIMIT);
         if (r < 0)
                 session_fail_later(s, r, false);
         else
                 session_flush(s);
+}
+
+static gboolean ping_cb(gpointer userdata) {
+        n2p_session_ping(userdata);
         return G_SOURCE_CONTINUE;
 }
 

@@ -100,6 +100,10 @@ unsigned n2p_session_n_streams(const n2p_session *s);
 /* Smoothed round trip from PING/PONG, in µs; 0 before the first answer. It is the
  * round trip the session sees, queueing behind bulk data included. */
 uint32_t n2p_session_rtt_us(const n2p_session *s);
+
+/* A PING now, besides the periodic ones: the owner sends one when the path comes
+ * up, so the round trip is known at once and does not include the path's setup. */
+void n2p_session_ping(n2p_session *s);
 uint64_t n2p_session_bytes_sent(const n2p_session *s);      /* stream payload bytes */
 uint64_t n2p_session_bytes_received(const n2p_session *s);
 

@@ -213,6 +213,7 @@ static void on_ice_event(n2p_ice *ice, n2p_ice_event ev, void *userdata) {
                         w->connect_timer = 0;
                 }
                 w->connected = true;
+                n2p_session_ping(w->session);
                 if (!w->stats_timer)
                         w->stats_timer = g_timeout_add_seconds(1, on_stats_timer, w);
                 /* Now, not a second later: until the first report, the server's

@@ -1334,6 +1334,22 @@ static void test_ping_rtt(void) {
         pair_done(&p);
 }
 
+static bool rtt_a_cond(void *data) {
+        pair *p = data;
+        return n2p_session_rtt_us(p->a) > 0;
+}
+
+/* An explicit ping gives the round trip at once, well before the periodic one. */
+static void test_ping_now(void) {
+        pair p;
+
+        pair_init(&p, 0, 64 * 1024, NULL);
+        n2p_session_ping(p.a);
+        g_assert_true(run_until(rtt_a_cond, &p, N2P_SESSION_PING_MS / 4));
+        g_assert_cmpuint(n2p_session_rtt_us(p.b), ==, 0);
+        pair_done(&p);
+}
+
 static void test_ping_answered(void) {
         raw *r = raw_new();
         uint8_t stamp[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
@@ -1365,6 +1381,7 @@ int main(int argc, char **argv) {
 
         g_test_add_func("/transport/bidi/random-chunks", test_bidi_random_chunks);
         g_test_add_func("/transport/ping/rtt", test_ping_rtt);
+        g_test_add_func("/transport/ping/now", test_ping_now);
         g_test_add_func("/transport/ping/answered", test_ping_answered);
         g_test_add_func("/transport/ping/malformed", test_ping_malformed);
         g_test_add_func("/transport/bidi/one-byte-chunks", test_bidi_one_byte_chunks);
