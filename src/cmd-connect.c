@@ -354,6 +354,9 @@ static void on_session_closed(n2p_session *s, int error, void *userdata) {
         Attempt *a = userdata;
         if (error == -ESHUTDOWN)
                 attempt_end(a, "%s stopped or restarted, which ended the session", a->client->peer);
+        else if (error == -ETIMEDOUT)
+                attempt_end(a, "lost the connection to %s (nothing heard from it for %.1f s)", a->client->peer,
+                            N2P_SESSION_SILENCE_MS / 1000.0);
         else if (error < 0)
                 attempt_end(a, "the session with %s ended: %s", a->client->peer, strerror(-error));
         else

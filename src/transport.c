@@ -93,6 +93,7 @@ struct n2p_session {
         uint64_t bytes_sent, bytes_received;
         guint ping_source;
         uint32_t srtt_us;
+        gint64 last_heard;              /* monotonic µs of the last authentic record; 0: none yet */
 };
 
 static void session_close_internal(n2p_session *s, int error, bool send_goaway);
@@ -331,7 +332,15 @@ void n2p_session_ping(n2p_session *s) {
 }
 
 static gboolean ping_cb(gpointer userdata) {
-        n2p_session_ping(userdata);
+        n2p_session *s = userdata;
+        /* Only once the peer was heard: before that the path may still be coming up,
+         * and ICE has its own time limit for that. */
+        if (s->last_heard && !s->closed &&
+            g_get_monotonic_time() - s->last_heard > (gint64) N2P_SESSION_SILENCE_MS * 1000) {
+                session_fail_later(s, -ETIMEDOUT, false);
+                return G_SOURCE_CONTINUE;
+        }
+        n2p_session_ping(s);
         return G_SOURCE_CONTINUE;
 }
 
@@ -620,11 +629,13 @@ static int open_record(n2p_session *s, const uint8_t *rec, size_t len) {
         size_t clen = len - 2;
 
         s->any_record = true;
-        if (s->sealed_carrier)
+        if (s->sealed_carrier) {
+                s->last_heard = g_get_monotonic_time();   /* the carrier authenticated it */
                 return process_frame(s, rec + 2, clen);
-
+        }
         if (n2p_cipher_decrypt(&s->recv, rec, 2, rec + 2, clen, s->plain) < 0)
                 return -EBADMSG;
+        s->last_heard = g_get_monotonic_time();
         return process_frame(s, s->plain, clen - N2P_NOISE_TAGLEN);
 }
 

@@ -46,6 +46,9 @@ enum {
         N2P_FRAME_PING = 6,
         N2P_FRAME_PONG = 7,
         N2P_SESSION_PING_MS = 2000,
+        /* A session that heard nothing authentic for this long (three pings and
+         * their answers missed) is over: the peer or the path is gone. */
+        N2P_SESSION_SILENCE_MS = 6500,
 
         /* Receive window per stream, bytes. One window per round trip is the most
          * a stream can move: 6 MiB covers 50 ms at 120 MB/s. */

@@ -139,7 +139,10 @@ static void on_session_closed(n2p_session *s, int error, void *userdata) {
         Worker *w = userdata;
         if (error == -ESHUTDOWN)
                 return;   /* we closed it: on_linger_done finishes */
-        if (error < 0)
+        if (error == -ETIMEDOUT)
+                n2p_log_warning("lost the connection to %s (nothing heard from it for %.1f s)", w->peer,
+                                N2P_SESSION_SILENCE_MS / 1000.0);
+        else if (error < 0)
                 n2p_log_warning("session with %s failed: %s", w->peer, strerror(-error));
         finish(w, error < 0 ? 1 : 0);
 }

@@ -31,6 +31,7 @@ typedef struct pipe_end {
         guint idle;
         bool want_writable;
         bool fail;                      /* carrier error on send */
+        bool blackhole;                 /* accept and lose everything (a vanished peer) */
         int feed_error;
         size_t max_queued_seen;         /* sender's session queue, sampled at each send */
 } pipe_end;
@@ -68,7 +69,7 @@ static gboolean pipe_deliver(gpointer userdata) {
                 int r = 0;
 
                 c = MIN(MIN(c, e->len), budget);
-                if (*e->peer && e->feed_error == 0)
+                if (*e->peer && e->feed_error == 0 && !e->blackhole)
                         r = n2p_session_feed(*e->peer, e->buf + e->off, c);
                 if (r < 0)
                         e->feed_error = r;
@@ -1350,6 +1351,28 @@ static void test_ping_now(void) {
         pair_done(&p);
 }
 
+static bool b_closed_cond(void *data) {
+        return ((pair *) data)->b_closed;
+}
+
+/* A peer that goes silent (its path or process gone, nothing said) ends the
+ * session after N2P_SESSION_SILENCE_MS, not never. */
+static void test_silent_peer(void) {
+        pair p;
+        gint64 t0;
+
+        pair_init(&p, 0, 64 * 1024, NULL);
+        n2p_session_ping(p.a);
+        n2p_session_ping(p.b);
+        g_assert_true(run_until(rtt_cond, &p, N2P_SESSION_PING_MS));
+        p.ab.blackhole = true;          /* nothing from a reaches b any more */
+        t0 = g_get_monotonic_time();
+        g_assert_true(run_until(b_closed_cond, &p, N2P_SESSION_SILENCE_MS + 2 * N2P_SESSION_PING_MS + 1000));
+        g_assert_cmpint(p.b_error, ==, -ETIMEDOUT);
+        g_assert_cmpint(g_get_monotonic_time() - t0, >=, (gint64) (N2P_SESSION_SILENCE_MS - N2P_SESSION_PING_MS) * 1000);
+        pair_done(&p);
+}
+
 static void test_ping_answered(void) {
         raw *r = raw_new();
         uint8_t stamp[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
@@ -1382,6 +1405,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/transport/bidi/random-chunks", test_bidi_random_chunks);
         g_test_add_func("/transport/ping/rtt", test_ping_rtt);
         g_test_add_func("/transport/ping/now", test_ping_now);
+        g_test_add_func("/transport/ping/silent-peer", test_silent_peer);
         g_test_add_func("/transport/ping/answered", test_ping_answered);
         g_test_add_func("/transport/ping/malformed", test_ping_malformed);
         g_test_add_func("/transport/bidi/one-byte-chunks", test_bidi_one_byte_chunks);
