@@ -547,3 +547,42 @@ char *n2p_endpoint_format(const struct sockaddr_storage *sa, char *buf, size_t l
                 snprintf(buf, len, "(unknown address family)");
         return buf;
 }
+
+socklen_t n2p_sockaddr_len(const struct sockaddr_storage *sa) {
+        return sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+/* 16 address bytes (IPv4 as v4-mapped) and the port, in network order. */
+static bool endpoint_key(const struct sockaddr_storage *sa, uint8_t addr[16], uint16_t *port) {
+        if (sa->ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+                memset(addr, 0, 10);
+                addr[10] = addr[11] = 0xff;
+                memcpy(addr + 12, &in->sin_addr, 4);
+                *port = in->sin_port;
+                return true;
+        }
+        if (sa->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+                memcpy(addr, &in6->sin6_addr, 16);
+                *port = in6->sin6_port;
+                return true;
+        }
+        return false;
+}
+
+bool n2p_endpoint_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+        uint8_t x[16], y[16];
+        uint16_t px, py;
+        return endpoint_key(a, x, &px) && endpoint_key(b, y, &py) && px == py && memcmp(x, y, 16) == 0;
+}
+
+void n2p_endpoint_to_v6(struct sockaddr_storage *sa) {
+        struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+        uint16_t port;
+        if (sa->ss_family != AF_INET || !endpoint_key(sa, (uint8_t *) &v6.sin6_addr, &port))
+                return;
+        v6.sin6_port = port;
+        memset(sa, 0, sizeof *sa);
+        memcpy(sa, &v6, sizeof v6);
+}

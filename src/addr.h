@@ -60,3 +60,13 @@ int n2p_endpoint_parse(const char *text, int default_port, struct sockaddr_stora
                        char *err, size_t errlen);
 /* "1.2.3.4:7787" / "[::1]:7787" into buf (at least 64 bytes); returns buf. */
 char *n2p_endpoint_format(const struct sockaddr_storage *sa, char *buf, size_t len);
+
+/* The size sendto()/bind() want for an IPv4 or IPv6 endpoint. */
+socklen_t n2p_sockaddr_len(const struct sockaddr_storage *sa);
+
+/* Same address and port; an IPv4 endpoint equals its v4-mapped IPv6 form, which
+ * is how a dual-stack socket (systemd's ListenDatagram=PORT) reports it. */
+bool n2p_endpoint_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
+/* Rewrites an IPv4 endpoint as v4-mapped IPv6, for sending from an AF_INET6 socket. */
+void n2p_endpoint_to_v6(struct sockaddr_storage *sa);

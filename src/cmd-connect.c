@@ -396,19 +396,10 @@ static void on_connected(Attempt *a) {
         update_idle(c);
 }
 
-static socklen_t sa_len(const struct sockaddr_storage *sa) {
-        return sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
-
-static bool same_endpoint(const struct sockaddr_storage *x, const struct sockaddr_storage *y) {
-        char a[80], b[80];
-        return strcmp(n2p_endpoint_format(x, a, sizeof a), n2p_endpoint_format(y, b, sizeof b)) == 0;
-}
-
 static void send_to(Attempt *a, const struct sockaddr_storage *to, const uint8_t *buf, size_t len) {
         int fd = a->udp[to->ss_family == AF_INET ? 0 : 1];
         char t[80];
-        if (fd >= 0 && sendto(fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *) to, sa_len(to)) < 0)
+        if (fd >= 0 && sendto(fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *) to, n2p_sockaddr_len(to)) < 0)
                 n2p_log_debug("sending to %s failed: %m", n2p_endpoint_format(to, t, sizeof t));
 }
 
@@ -548,7 +539,7 @@ static void handle_reject(Attempt *a, const uint8_t *pkt, size_t len, const stru
         /* Unauthenticated, so it only counts for the endpoint it came from, and only
          * ends the attempt once every path has said so or cannot answer. */
         for (size_t i = 0; i < c->addr.n_endpoints; i++) {
-                if (same_endpoint(&c->addr.endpoints[i], from))
+                if (n2p_endpoint_equal(&c->addr.endpoints[i], from))
                         a->rejected[i] = true;
                 n_rejected += a->rejected[i];
         }
@@ -571,7 +562,7 @@ static void handle_datagram(Attempt *a, const uint8_t *pkt, size_t len, const st
         case N2P_PKT_REJECT:
                 return handle_reject(a, pkt, len, from);
         case N2P_RV_DELIVER:
-                if (!c->have_rv || !same_endpoint(from, &c->rv) ||
+                if (!c->have_rv || !n2p_endpoint_equal(from, &c->rv) ||
                     n2p_rv_parse_deliver(pkt, len, &inner, &inner_len) < 0)
                         return;
                 a->rv_heard = true;
@@ -579,7 +570,7 @@ static void handle_datagram(Attempt *a, const uint8_t *pkt, size_t len, const st
                         handle_resp(a, inner, inner_len);
                 return;
         case N2P_RV_ERROR:
-                if (!c->have_rv || !same_endpoint(from, &c->rv) ||
+                if (!c->have_rv || !n2p_endpoint_equal(from, &c->rv) ||
                     n2p_rv_parse_error(pkt, len, &code, target) < 0 || memcmp(target, c->addr.key, 32) != 0)
                         return;
                 a->rv_heard = true;

@@ -92,26 +92,12 @@ static guint key_hash(gconstpointer p) {
 static gboolean key_equal(gconstpointer a, gconstpointer b) {
         return memcmp(a, b, 32) == 0;
 }
-static socklen_t sockaddr_len(const struct sockaddr_storage *sa) {
-        return sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
-
-static bool same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
-        if (a->ss_family != b->ss_family)
-                return false;
-        if (a->ss_family == AF_INET) {
-                const struct sockaddr_in *x = (const void *) a, *y = (const void *) b;
-                return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-        }
-        const struct sockaddr_in6 *x = (const void *) a, *y = (const void *) b;
-        return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
-}
 
 static void reply(Rendezvous *rv, const uint8_t *buf, int len, const struct sockaddr_storage *to) {
         char t[80];
         if (len <= 0)
                 return;
-        if (sendto(rv->fd, buf, (size_t) len, MSG_DONTWAIT, (const struct sockaddr *) to, sockaddr_len(to)) < 0)
+        if (sendto(rv->fd, buf, (size_t) len, MSG_DONTWAIT, (const struct sockaddr *) to, n2p_sockaddr_len(to)) < 0)
                 n2p_log_debug("sending to %s failed, ignoring: %m", n2p_endpoint_format(to, t, sizeof t));
 }
 
@@ -183,7 +169,7 @@ static void handle_register(Rendezvous *rv, const uint8_t *pkt, size_t len,
                 g_hash_table_insert(rv->registrations, reg->key, reg);
         }
         reg->endpoint = *from;
-        reg->endpoint_len = sockaddr_len(from);
+        reg->endpoint_len = n2p_sockaddr_len(from);
         reg->last_ms = time_ms;
         reg->expiry = now + (gint64) N2P_RV_LIFETIME_S * G_USEC_PER_SEC;
         rv->c.registrations++;
@@ -239,7 +225,7 @@ static void handle_offer(Rendezvous *rv, const uint8_t *pkt, size_t len,
         while (p->cookie == 0 || g_hash_table_contains(rv->pending, GUINT_TO_POINTER(p->cookie)));
         memcpy(p->target, target, 32);
         p->client = *from;
-        p->client_len = sockaddr_len(from);
+        p->client_len = n2p_sockaddr_len(from);
         p->expiry = now + (gint64) N2P_RV_PENDING_TIMEOUT_S * G_USEC_PER_SEC;
 
         r = n2p_rv_make_forward(p->cookie, from, init, init_len, out, sizeof out);
@@ -269,7 +255,7 @@ static void handle_answer(Rendezvous *rv, const uint8_t *pkt, size_t len,
         }
         p = g_hash_table_lookup(rv->pending, GUINT_TO_POINTER(cookie));
         reg = p && p->expiry > now ? live_registration(rv, p->target, now) : NULL;
-        if (!reg || !same_endpoint(&reg->endpoint, from)) {
+        if (!reg || !n2p_endpoint_equal(&reg->endpoint, from)) {
                 rv->c.unmatched_answer++;
                 return;
         }
@@ -470,7 +456,7 @@ static int open_socket(Rendezvous *rv) {
                 _cleanup_close_ int fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 if (fd < 0)
                         return n2p_log_error_errno(-errno, "cannot create the UDP socket: %m");
-                if (bind(fd, (struct sockaddr *) &sa, sockaddr_len(&sa)) < 0)
+                if (bind(fd, (struct sockaddr *) &sa, n2p_sockaddr_len(&sa)) < 0)
                         return n2p_log_error_errno(-errno, "cannot listen on %s: %m",
                                                    n2p_endpoint_format(&sa, t, sizeof t));
                 rv->fd = n2p_take_fd(&fd);

@@ -201,15 +201,6 @@ static bool refusal_log_ok(Server *srv) {
         return srv->refusal_logged++ < 10;
 }
 
-static socklen_t sa_len(const struct sockaddr_storage *sa) {
-        return sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
-
-static bool same_endpoint(const struct sockaddr_storage *x, const struct sockaddr_storage *y) {
-        char a[80], b[80];
-        return strcmp(n2p_endpoint_format(x, a, sizeof a), n2p_endpoint_format(y, b, sizeof b)) == 0;
-}
-
 static void send_on_path(Server *srv, const Path *p, const uint8_t *buf, size_t len) {
         uint8_t wrapped[N2P_RV_MAX_PACKET];
         if (p->via_rv) {
@@ -550,7 +541,7 @@ static void rv_register(Server *srv) {
         uint8_t pkt[N2P_RV_REGISTER_SIZE];
         int n = n2p_rv_make_register(srv->key.ed_secret, srv->key.ed_public,
                                      (uint64_t) (g_get_real_time() / 1000), pkt, sizeof pkt);
-        if (n > 0 && sendto(srv->udp_fd, pkt, (size_t) n, MSG_DONTWAIT, (struct sockaddr *) &srv->rv, sa_len(&srv->rv)) < 0)
+        if (n > 0 && sendto(srv->udp_fd, pkt, (size_t) n, MSG_DONTWAIT, (struct sockaddr *) &srv->rv, n2p_sockaddr_len(&srv->rv)) < 0)
                 n2p_log_debug("cannot reach the rendezvous: %m");
 }
 
@@ -615,7 +606,7 @@ static void handle_rv(Server *srv, const uint8_t *pkt, size_t len) {
                 if (n2p_rv_parse_forward(pkt, len, &path.cookie, &observed, &init, &init_len) < 0)
                         return;
                 path.to = srv->rv;
-                path.to_len = sa_len(&srv->rv);
+                path.to_len = n2p_sockaddr_len(&srv->rv);
                 path.via_rv = true;
                 handle_init(srv, init, init_len, &path);
                 return;
@@ -670,7 +661,7 @@ static gboolean on_udp(int fd, GIOCondition cond, gpointer userdata) {
                         break;
                 case N2P_RV_REGISTERED:
                 case N2P_RV_FORWARD:
-                        if (srv->have_rv && same_endpoint(&from, &srv->rv))
+                        if (srv->have_rv && n2p_endpoint_equal(&from, &srv->rv))
                                 handle_rv(srv, pkt, (size_t) n);
                         break;
                 default:
