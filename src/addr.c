@@ -576,13 +576,3 @@ bool n2p_endpoint_equal(const struct sockaddr_storage *a, const struct sockaddr_
         uint16_t px, py;
         return endpoint_key(a, x, &px) && endpoint_key(b, y, &py) && px == py && memcmp(x, y, 16) == 0;
 }
-
-void n2p_endpoint_to_v6(struct sockaddr_storage *sa) {
-        struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
-        uint16_t port;
-        if (sa->ss_family != AF_INET || !endpoint_key(sa, (uint8_t *) &v6.sin6_addr, &port))
-                return;
-        v6.sin6_port = port;
-        memset(sa, 0, sizeof *sa);
-        memcpy(sa, &v6, sizeof v6);
-}

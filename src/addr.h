@@ -67,6 +67,3 @@ socklen_t n2p_sockaddr_len(const struct sockaddr_storage *sa);
 /* Same address and port; an IPv4 endpoint equals its v4-mapped IPv6 form, which
  * is how a dual-stack socket (systemd's ListenDatagram=PORT) reports it. */
 bool n2p_endpoint_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
-
-/* Rewrites an IPv4 endpoint as v4-mapped IPv6, for sending from an AF_INET6 socket. */
-void n2p_endpoint_to_v6(struct sockaddr_storage *sa);

@@ -640,28 +640,12 @@ static void test_endpoint_equal(void) {
         g_assert_cmpuint(n2p_sockaddr_len(&d), ==, sizeof(struct sockaddr_in6));
 }
 
-static void test_endpoint_to_v6(void) {
-        struct sockaddr_storage a, orig, d, d2;
-        char buf[80];
-        endpoint("10.200.0.1:7788", &a);
-        orig = a;
-        n2p_endpoint_to_v6(&a);
-        g_assert_cmpint(a.ss_family, ==, AF_INET6);
-        g_assert_cmpstr(n2p_endpoint_format(&a, buf, sizeof buf), ==, "[::ffff:10.200.0.1]:7788");
-        g_assert_true(n2p_endpoint_equal(&a, &orig));
-        endpoint("[2001:db8::1]:1", &d);
-        d2 = d;
-        n2p_endpoint_to_v6(&d2);
-        g_assert_cmpmem(&d, sizeof d, &d2, sizeof d2);
-}
-
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_assert_cmpint(sodium_init(), >=, 0);
 
         g_test_add_func("/addr/short-kat", test_short_kat);
         g_test_add_func("/endpoint/equal", test_endpoint_equal);
-        g_test_add_func("/endpoint/to-v6", test_endpoint_to_v6);
         g_test_add_func("/addr/short-roundtrip", test_short_roundtrip);
         g_test_add_func("/addr/long-kat", test_long_kat);
         g_test_add_func("/addr/long-roundtrip", test_long_roundtrip);
