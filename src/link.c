@@ -19,8 +19,9 @@
 enum {
         MSS = N2P_LINK_DATAGRAM,
         PLAIN_MAX = N2P_LINK_DATAGRAM - N2P_LINK_OVERHEAD,
-        ACK_FIXED = 1 + 8 + 4 + 1,
+        ACK_FIXED = 1 + 8 + 4 + 1 + 1,
         ACK_MAX = ACK_FIXED + 16 * N2P_LINK_MAX_RANGES,
+        ACK_FLAG_AES = 1,                      /* the sender of the ACK opens AES-256-GCM */
         DATA_HEADER = 1 + 8 + 2,
         SENT_RING = 32768,                     /* ack-eliciting packets tracked, power of 2 */
         OOO_MAX = 512,                         /* out-of-order byte ranges kept */
@@ -67,6 +68,10 @@ typedef enum { MODE_STARTUP, MODE_DRAIN, MODE_PROBE_BW } cc_mode;
 
 struct n2p_link {
         uint8_t tx_key[32], rx_key[32];
+        /* AES-256-GCM, where the CPU has it: keys expanded once. We open it
+         * if aes_local; we seal with it once the peer's ACKs say it opens it. */
+        crypto_aead_aes256gcm_state tx_aes, rx_aes;
+        bool aes_local, aes_peer;
         n2p_link_send_fn send_fn;
         n2p_link_callbacks cb;
         void *userdata;
@@ -411,6 +416,7 @@ static size_t put_ack(n2p_link *l, uint8_t *p, uint64_t now) {
         off += 8;
         n2p_put_be32(p + off, (uint32_t) MIN(now - l->largest_recv_us, (uint64_t) UINT32_MAX));
         off += 4;
+        p[off++] = l->aes_local ? ACK_FLAG_AES : 0;
         p[off++] = (uint8_t) l->n_seen;
         for (size_t i = 0; i < l->n_seen; i++) {
                 n2p_put_be64(p + off, l->seen[i].hi);
@@ -426,6 +432,31 @@ static size_t put_ack(n2p_link *l, uint8_t *p, uint64_t now) {
 static void fail(n2p_link *l, int error) {
         if (l->error == 0)
                 l->error = error;
+}
+
+/* Builds datagram pn around the frames in p[0..len) into d. */
+static int seal(n2p_link *l, uint64_t pn, const uint8_t *p, size_t len, uint8_t *d) {
+        bool aes = l->aes_local && l->aes_peer;
+        int r;
+
+        d[0] = aes ? N2P_LINK_PKT_AES : N2P_LINK_PKT_DATA;
+        n2p_put_be64(d + 1, pn);
+        n2p_put_be16(d + 9, (uint16_t) (len + N2P_LINK_OVERHEAD));
+        if (aes) {
+                uint8_t npub[crypto_aead_aes256gcm_NPUBBYTES] = { 0 };
+                if (pn == UINT64_MAX)
+                        return -EOVERFLOW;
+                n2p_put_be64(npub + 4, pn);
+                crypto_aead_aes256gcm_encrypt_afternm(d + N2P_LINK_HEADER, NULL, p, len, d, N2P_LINK_HEADER,
+                                                      NULL, npub, &l->tx_aes);
+                l->stats.packets_sent_aes++;
+                return 0;
+        }
+        n2p_cipher encryptor = { .n = 0 };
+        memcpy(encryptor.k, l->tx_key, sizeof encryptor.k);
+        r = n2p_cipher_encrypt_at(&encryptor, pn, d, N2P_LINK_HEADER, p, len, d + N2P_LINK_HEADER);
+        sodium_memzero(&encryptor, sizeof encryptor);
+        return r;
 }
 
 /* Hands one built datagram to the path; false if it must wait for writable. */
@@ -538,13 +569,7 @@ static void link_send(n2p_link *l) {
                         l->probes--;
 
                 uint8_t *d = l->pkt;
-                d[0] = N2P_LINK_PKT_DATA;
-                n2p_put_be64(d + 1, l->pn_next);
-                n2p_cipher encryptor = { .n = 0 };
-                memcpy(encryptor.k, l->tx_key, sizeof encryptor.k);
-                int r = n2p_cipher_encrypt_at(&encryptor, l->pn_next, d, N2P_LINK_HEADER, p, off,
-                                              d + N2P_LINK_HEADER);
-                sodium_memzero(&encryptor, sizeof encryptor);
+                int r = seal(l, l->pn_next, p, off, d);
                 if (r < 0) {
                         fail(l, r);
                         break;
@@ -612,7 +637,7 @@ static int handle_ack(n2p_link *l, const uint8_t *p, size_t len, size_t *used, u
                 return -EBADMSG;
         cum = n2p_get_be64(p + 1);
         delay_us = n2p_get_be32(p + 9);
-        n = p[13];
+        n = p[14];
         if (n == 0 || n > N2P_LINK_MAX_RANGES || len - ACK_FIXED < n * 16)
                 return -EBADMSG;
         for (size_t i = 0; i < n; i++) {
@@ -625,6 +650,8 @@ static int handle_ack(n2p_link *l, const uint8_t *p, size_t len, size_t *used, u
         if (r[0].hi >= l->pn_next || cum > l->snd_nxt)
                 return -EBADMSG;
         *used = ACK_FIXED + n * 16;
+        if (p[13] & ACK_FLAG_AES)
+                l->aes_peer = true;
 
         if (cum > l->snd_una)
                 l->snd_una = cum;
@@ -825,39 +852,71 @@ int n2p_link_deliver_plaintext(n2p_link *l, uint64_t pn, const uint8_t *frames, 
         return r < 0 ? -EBADMSG : 0;
 }
 
-int n2p_link_input(n2p_link *l, const uint8_t *buf, size_t len) {
+/* One datagram; the caller sends what it calls for. */
+static int input_one(n2p_link *l, const uint8_t *buf, size_t len, uint64_t now) {
         uint64_t pn;
         size_t plen;
+        int r;
+
+        if (len < N2P_LINK_OVERHEAD || len > N2P_LINK_DATAGRAM)
+                return -EBADMSG;
+        pn = n2p_get_be64(buf + 1);
+        if (pn_seen(l, pn) || pn == UINT64_MAX)
+                return -EBADMSG;
+        plen = len - N2P_LINK_OVERHEAD;
+        if (buf[0] == N2P_LINK_PKT_DATA) {
+                n2p_cipher dec = { .n = 0 };
+                memcpy(dec.k, l->rx_key, sizeof dec.k);
+                r = n2p_cipher_decrypt_at(&dec, pn, buf, N2P_LINK_HEADER, buf + N2P_LINK_HEADER,
+                                          len - N2P_LINK_HEADER, l->plain);
+                sodium_memzero(&dec, sizeof dec);
+        } else if (buf[0] == N2P_LINK_PKT_AES && l->aes_local) {
+                uint8_t npub[crypto_aead_aes256gcm_NPUBBYTES] = { 0 };
+                n2p_put_be64(npub + 4, pn);
+                r = crypto_aead_aes256gcm_decrypt_afternm(l->plain, NULL, NULL, buf + N2P_LINK_HEADER,
+                                                          len - N2P_LINK_HEADER, buf, N2P_LINK_HEADER,
+                                                          npub, &l->rx_aes);
+        } else {
+                return -EBADMSG;
+        }
+        if (r < 0)
+                return -EBADMSG;
+        /* Authentic but not understood: counted, and its packet number is spent. */
+        if (process_frames(l, pn, l->plain, plen, now) < 0)
+                l->stats.packets_dropped++;
+        return 0;
+}
+
+int n2p_link_input(n2p_link *l, const uint8_t *buf, size_t len) {
+        uint64_t now;
+        bool any = false, dropped = false;
 
         if (!l || (!buf && len > 0))
                 return -EINVAL;
-        if (len < N2P_LINK_OVERHEAD || len > N2P_LINK_DATAGRAM || buf[0] != N2P_LINK_PKT_DATA)
-                goto drop;
-        pn = n2p_get_be64(buf + 1);
-        if (pn_seen(l, pn))
-                goto drop;
-        plen = len - N2P_LINK_OVERHEAD;
-        {
-                n2p_cipher dec = { .n = 0 };
-                memcpy(dec.k, l->rx_key, sizeof dec.k);
-                int r = n2p_cipher_decrypt_at(&dec, pn, buf, N2P_LINK_HEADER, buf + N2P_LINK_HEADER,
-                                              len - N2P_LINK_HEADER, l->plain);
-                sodium_memzero(&dec, sizeof dec);
-                if (r < 0)
-                        goto drop;
-        }
-        {
-                int r = process_frames(l, pn, l->plain, plen, now_us());
-                if (r < 0)
+        now = now_us();
+        /* Datagrams the kernel coalesced (UDP GRO) arrive back to back; each
+         * header says how long it is. What cannot be split is dropped whole. */
+        while (len > 0) {
+                size_t dlen = len >= N2P_LINK_HEADER ? n2p_get_be16(buf + 9) : len;
+                if (dlen < N2P_LINK_OVERHEAD || dlen > len) {
+                        dropped = true;
                         l->stats.packets_dropped++;
+                        break;
+                }
+                if (input_one(l, buf, dlen, now) == 0) {
+                        any = true;
+                } else {
+                        dropped = true;
+                        l->stats.packets_dropped++;
+                }
+                buf += dlen;
+                len -= dlen;
         }
-        maybe_writable(l);
-        link_send(l);
-        return 0;
-
-drop:
-        l->stats.packets_dropped++;
-        return -EBADMSG;
+        if (any) {
+                maybe_writable(l);
+                link_send(l);
+        }
+        return dropped ? -EBADMSG : 0;
 }
 
 /* --- the timer --- */
@@ -906,6 +965,16 @@ n2p_link *n2p_link_new(const n2p_cipher *send, const n2p_cipher *recv, n2p_link_
         if (crypto_kdf_derive_from_key(l->tx_key, sizeof l->tx_key, 1, ctx, send->k) != 0 ||
             crypto_kdf_derive_from_key(l->rx_key, sizeof l->rx_key, 1, ctx, recv->k) != 0)
                 return n2p_link_free(l);
+        /* N2P_NO_AES=1: ChaCha20-Poly1305 only (to compare the two). */
+        if (crypto_aead_aes256gcm_is_available() && !getenv("N2P_NO_AES")) {
+                uint8_t k[crypto_aead_aes256gcm_KEYBYTES];
+                bool ok = crypto_kdf_derive_from_key(k, sizeof k, 2, ctx, send->k) == 0 &&
+                          crypto_aead_aes256gcm_beforenm(&l->tx_aes, k) == 0 &&
+                          crypto_kdf_derive_from_key(k, sizeof k, 2, ctx, recv->k) == 0 &&
+                          crypto_aead_aes256gcm_beforenm(&l->rx_aes, k) == 0;
+                sodium_memzero(k, sizeof k);
+                l->aes_local = ok;
+        }
         l->send_fn = send_fn;
         if (cb)
                 l->cb = *cb;
@@ -924,6 +993,14 @@ n2p_link *n2p_link_new(const n2p_cipher *send, const n2p_cipher *recv, n2p_link_
         g_source_set_ready_time(l->timer, -1);
         g_source_attach(l->timer, NULL);
         return l;
+}
+
+void n2p_link_disable_aes(n2p_link *l) {
+        if (!l)
+                return;
+        l->aes_local = false;
+        sodium_memzero(&l->tx_aes, sizeof l->tx_aes);
+        sodium_memzero(&l->rx_aes, sizeof l->rx_aes);
 }
 
 ssize_t n2p_link_write(n2p_link *l, const uint8_t *buf, size_t len) {
@@ -978,6 +1055,8 @@ n2p_link *n2p_link_free(n2p_link *l) {
         }
         sodium_memzero(l->tx_key, sizeof l->tx_key);
         sodium_memzero(l->rx_key, sizeof l->rx_key);
+        sodium_memzero(&l->tx_aes, sizeof l->tx_aes);
+        sodium_memzero(&l->rx_aes, sizeof l->rx_aes);
         if (l->sbuf)
                 sodium_memzero(l->sbuf, N2P_LINK_BUFFER);
         if (l->rbuf)

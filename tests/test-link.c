@@ -43,6 +43,7 @@ typedef struct End {
 struct Pipe {
         GRand *rng;
         double loss, dup, reorder;
+        bool coalesce;                /* hand due datagrams over back to back, as UDP GRO */
         End a, b;
         guint pump;
         unsigned sent, dropped, duplicated;
@@ -106,17 +107,30 @@ static void pump_writes(End *e) {
 static void deliver_due(End *e) {
         gint64 now = g_get_monotonic_time();
         GList *l = e->wire.head;
+        uint8_t run[65000];
+        size_t run_len = 0;
 
         while (l) {
                 GList *next = l->next;
                 Dgram *d = l->data;
                 if (d->due <= now) {
                         g_queue_delete_link(&e->wire, l);
-                        (void) n2p_link_input(e->link, d->buf, d->len);
+                        if (!e->pipe->coalesce) {
+                                (void) n2p_link_input(e->link, d->buf, d->len);
+                        } else {
+                                if (run_len + d->len > sizeof run) {
+                                        (void) n2p_link_input(e->link, run, run_len);
+                                        run_len = 0;
+                                }
+                                memcpy(run + run_len, d->buf, d->len);
+                                run_len += d->len;
+                        }
                         dgram_free(d);
                 }
                 l = next;
         }
+        if (run_len > 0)
+                (void) n2p_link_input(e->link, run, run_len);
 }
 
 static gboolean pump_cb(gpointer userdata) {
@@ -157,6 +171,9 @@ static void keys(n2p_cipher *ka, n2p_cipher *kb, uint8_t seed) {
         }
 }
 
+/* Set before pipe_new(): end b neither opens nor seals AES-256-GCM. */
+static bool b_without_aes;
+
 static Pipe *pipe_new(guint32 seed, double loss, double dup, double reorder) {
         Pipe *p = g_new0(Pipe, 1);
         n2p_cipher ka, kb;
@@ -175,6 +192,8 @@ static Pipe *pipe_new(guint32 seed, double loss, double dup, double reorder) {
         p->b.link = n2p_link_new(&kb, &ka, send_b, &callbacks, p);
         g_assert_nonnull(p->a.link);
         g_assert_nonnull(p->b.link);
+        if (b_without_aes)
+                n2p_link_disable_aes(p->b.link);
         p->a.got = g_byte_array_new();
         p->b.got = g_byte_array_new();
         p->pump = g_timeout_add(1, pump_cb, p);
@@ -274,6 +293,123 @@ static void test_duplication(void) {
 static void test_everything(void) {
         for (guint32 seed = 10; seed < 13; seed++)
                 transfer(seed, 0.08, 0.05, 0.2, 1024 * 1024 + seed, 300 * 1024);
+}
+
+/* Datagrams handed over back to back (as UDP GRO delivers a run of them), with
+ * loss and reordering: each is split off by its length and taken on its own. */
+/* a sends len pattern bytes to b; they arrive complete, in order, once. */
+static void one_way(Pipe *p, size_t len, guint32 seed) {
+        g_autofree uint8_t *src = pattern(len, seed);
+
+        p->a.src = src;
+        p->a.src_len = len;
+        pump_writes(&p->a);
+        run_until_done(p);
+        g_assert_cmpuint(p->b.got->len, ==, len);
+        g_assert_true(memcmp(p->b.got->data, src, len) == 0);
+        p->a.src = NULL;
+}
+
+static void test_coalesced(void) {
+        Pipe *p = pipe_new(14, 0.02, 0.02, 0.1);
+
+        p->coalesce = true;
+        one_way(p, 2 * 1024 * 1024, 14);
+        pipe_free(p);
+}
+
+/* Both ends open AES-256-GCM (where the CPU has it): after the first ACK each
+ * seals with it; the bytes are the same either way. */
+static void test_cipher_agreed(void) {
+        Pipe *p = pipe_new(15, 0, 0, 0);
+        n2p_link_stats st;
+
+        one_way(p, 1024 * 1024, 15);
+        n2p_link_get_stats(p->a.link, &st);
+        if (crypto_aead_aes256gcm_is_available()) {
+                /* the first flight went out before any ACK: ChaCha20-Poly1305 */
+                g_assert_cmpuint(st.packets_sent_aes, >, st.packets_sent / 2);
+                g_assert_cmpuint(st.packets_sent_aes, <, st.packets_sent);
+        } else {
+                g_assert_cmpuint(st.packets_sent_aes, ==, 0);
+        }
+        g_assert_cmpuint(st.packets_dropped, ==, 0);
+        n2p_link_get_stats(p->b.link, &st);
+        g_assert_cmpuint(st.packets_dropped, ==, 0);
+        pipe_free(p);
+}
+
+/* A peer without AES: nobody seals with it, nothing is dropped. */
+static void test_cipher_peer_without_aes(void) {
+        Pipe *p;
+        g_autofree uint8_t *sa = pattern(1024 * 1024, 16), *sb = pattern(300 * 1024, 17);
+        n2p_link_stats st;
+
+        b_without_aes = true;
+        p = pipe_new(16, 0, 0, 0);
+        b_without_aes = false;
+        p->a.src = sa;
+        p->a.src_len = 1024 * 1024;
+        p->b.src = sb;
+        p->b.src_len = 300 * 1024;
+        pump_writes(&p->a);
+        pump_writes(&p->b);
+        run_until_done(p);
+        g_assert_cmpuint(p->b.got->len, ==, 1024 * 1024);
+        g_assert_cmpuint(p->a.got->len, ==, 300 * 1024);
+        g_assert_true(memcmp(p->b.got->data, sa, 1024 * 1024) == 0);
+        g_assert_true(memcmp(p->a.got->data, sb, 300 * 1024) == 0);
+        n2p_link_get_stats(p->a.link, &st);
+        g_assert_cmpuint(st.packets_sent_aes, ==, 0);
+        g_assert_cmpuint(st.packets_dropped, ==, 0);
+        n2p_link_get_stats(p->b.link, &st);
+        g_assert_cmpuint(st.packets_sent_aes, ==, 0);
+        g_assert_cmpuint(st.packets_dropped, ==, 0);
+        pipe_free(p);
+}
+
+static ssize_t swallow(const uint8_t *buf, size_t len, void *userdata) {
+        (void) buf;
+        (void) userdata;
+        return (ssize_t) len;
+}
+
+/* A type-2 datagram sealed with the link's derived AES key opens only at an end
+ * that has AES; one sealed with the session key itself opens nowhere. */
+static void test_cipher_aes_datagram(void) {
+        static const char ctx[crypto_kdf_CONTEXTBYTES] = "n2plink";
+        n2p_cipher ka, kb;
+        uint8_t k[32], npub[crypto_aead_aes256gcm_NPUBBYTES] = { 0 }, ping = N2P_LINK_FRAME_PING;
+        uint8_t dg[N2P_LINK_OVERHEAD + 1];
+        n2p_link *with, *without, *wrong;
+
+        if (!crypto_aead_aes256gcm_is_available()) {
+                g_test_skip("no AES-NI on this CPU");
+                return;
+        }
+        keys(&ka, &kb, 1);
+        with = n2p_link_new(&kb, &ka, swallow, NULL, NULL);
+        without = n2p_link_new(&kb, &ka, swallow, NULL, NULL);
+        n2p_link_disable_aes(without);
+        g_assert_cmpint(crypto_kdf_derive_from_key(k, sizeof k, 2, ctx, ka.k), ==, 0);
+        dg[0] = N2P_LINK_PKT_AES;
+        n2p_put_be64(dg + 1, 7);
+        n2p_put_be16(dg + 9, sizeof dg);
+        n2p_put_be64(npub + 4, 7);
+        g_assert_cmpint(crypto_aead_aes256gcm_encrypt(dg + N2P_LINK_HEADER, NULL, &ping, 1, dg,
+                                                      N2P_LINK_HEADER, NULL, npub, k), ==, 0);
+        g_assert_cmpint(n2p_link_input(without, dg, sizeof dg), ==, -EBADMSG);
+        g_assert_cmpint(n2p_link_input(with, dg, sizeof dg), ==, 0);
+        g_assert_cmpint(n2p_link_input(with, dg, sizeof dg), ==, -EBADMSG);   /* replay */
+
+        wrong = n2p_link_new(&kb, &ka, swallow, NULL, NULL);
+        g_assert_cmpint(crypto_aead_aes256gcm_encrypt(dg + N2P_LINK_HEADER, NULL, &ping, 1, dg,
+                                                      N2P_LINK_HEADER, NULL, npub, ka.k), ==, 0);
+        g_assert_cmpint(n2p_link_input(wrong, dg, sizeof dg), ==, -EBADMSG);
+        n2p_link_free(with);
+        n2p_link_free(without);
+        n2p_link_free(wrong);
+        sodium_memzero(k, sizeof k);
 }
 
 /* Small writes, each acknowledged before the next: the ack timer and probe
@@ -385,6 +521,7 @@ static void test_wrong_key(void) {
         keys(&k1, &k2, 1);
         dg[0] = N2P_LINK_PKT_DATA;
         n2p_put_be64(dg + 1, 12345);
+        n2p_put_be16(dg + 9, sizeof dg);
         g_assert_cmpint(n2p_cipher_encrypt_at(&k1, 12345, dg, N2P_LINK_HEADER, &ping, 1, dg + N2P_LINK_HEADER), ==, 0);
         g_assert_cmpint(n2p_link_input(p->b.link, dg, sizeof dg), ==, -EBADMSG);
         n2p_cipher_wipe(&k1);
@@ -451,29 +588,30 @@ static void test_malformed(void) {
         f[0] = N2P_LINK_FRAME_ACK;
         n2p_put_be64(f + 1, 0);
         n2p_put_be32(f + 9, 0);
-        f[13] = 1;
-        n2p_put_be64(f + 14, 1000);
-        n2p_put_be64(f + 22, 1000);
-        g_assert_cmpint(n2p_link_deliver_plaintext(p->b.link, pn++, f, 30), ==, -EBADMSG);
-        f[13] = 2;
-        n2p_put_be64(f + 14, 0);
-        n2p_put_be64(f + 22, 0);
-        n2p_put_be64(f + 30, 5);
-        n2p_put_be64(f + 38, 5);
-        g_assert_cmpint(n2p_link_deliver_plaintext(p->b.link, pn++, f, 46), ==, -EBADMSG);
-        f[13] = N2P_LINK_MAX_RANGES + 1;
+        f[13] = 0;                      /* flags */
+        f[14] = 1;
+        n2p_put_be64(f + 15, 1000);
+        n2p_put_be64(f + 23, 1000);
+        g_assert_cmpint(n2p_link_deliver_plaintext(p->b.link, pn++, f, 31), ==, -EBADMSG);
+        f[14] = 2;
+        n2p_put_be64(f + 15, 0);
+        n2p_put_be64(f + 23, 0);
+        n2p_put_be64(f + 31, 5);
+        n2p_put_be64(f + 39, 5);
+        g_assert_cmpint(n2p_link_deliver_plaintext(p->b.link, pn++, f, 47), ==, -EBADMSG);
+        f[14] = N2P_LINK_MAX_RANGES + 1;
         g_assert_cmpint(n2p_link_deliver_plaintext(p->b.link, pn++, f, sizeof f), ==, -EBADMSG);
         /* b sends one byte (packet 0, lost on the way): an ACK may cover that
          * byte and that packet, but claim no more */
         g_assert_cmpint(n2p_link_write(p->b.link, (const uint8_t *) "z", 1), ==, 1);
-        f[13] = 1;
-        n2p_put_be64(f + 14, 0);
-        n2p_put_be64(f + 22, 0);
+        f[14] = 1;
+        n2p_put_be64(f + 15, 0);
+        n2p_put_be64(f + 23, 0);
         n2p_put_be64(f + 1, 2);
-        g_assert_cmpint(n2p_link_deliver_plaintext(p->b.link, pn++, f, 30), ==, -EBADMSG);
+        g_assert_cmpint(n2p_link_deliver_plaintext(p->b.link, pn++, f, 31), ==, -EBADMSG);
         g_assert_cmpuint(n2p_link_unacked(p->b.link), ==, 1);
         n2p_put_be64(f + 1, 1);
-        g_assert_cmpint(n2p_link_deliver_plaintext(p->b.link, pn++, f, 30), ==, 0);
+        g_assert_cmpint(n2p_link_deliver_plaintext(p->b.link, pn++, f, 31), ==, 0);
         g_assert_cmpuint(n2p_link_unacked(p->b.link), ==, 0);
 
         /* a packet number that was used already */
@@ -624,6 +762,10 @@ int main(int argc, char **argv) {
         g_test_add_func("/link/reorder", test_reorder);
         g_test_add_func("/link/duplication", test_duplication);
         g_test_add_func("/link/loss-reorder-duplication", test_everything);
+        g_test_add_func("/link/coalesced", test_coalesced);
+        g_test_add_func("/link/cipher-agreed", test_cipher_agreed);
+        g_test_add_func("/link/cipher-peer-without-aes", test_cipher_peer_without_aes);
+        g_test_add_func("/link/cipher-aes-datagram", test_cipher_aes_datagram);
         g_test_add_func("/link/small-writes", test_small_writes);
         g_test_add_func("/link/path-blocked", test_path_blocked);
         g_test_add_func("/link/forged", test_forged);
