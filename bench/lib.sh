@@ -91,6 +91,9 @@ client_up() {
 cpu_s() { # PID: user+system seconds so far
         awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
+machine_busy_s() { # CPU seconds the whole machine spent busy so far (all cores)
+        awk '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100 }' /proc/stat
+}
 rss_kib() { # PID
         awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 }
