@@ -138,7 +138,13 @@ struct n2p_link {
         uint8_t plain[PLAIN_MAX];               /* received, decrypted */
         uint8_t out[PLAIN_MAX];                 /* being built */
         uint8_t pkt[N2P_LINK_DATAGRAM];
+        uint64_t deadline;                      /* the timer's, UINT64_MAX = none */
 };
+
+typedef struct link_timer {
+        GSource source;
+        n2p_link *l;
+} link_timer;
 
 static uint64_t now_us(void) {
         return (uint64_t) g_get_monotonic_time();
@@ -396,15 +402,11 @@ static void arm_timer(n2p_link *l, uint64_t now, uint64_t pace_at) {
         if (l->path_blocked)
                 t = MIN(t, now + 100 * GRANULARITY_US);   /* should writable never come */
 
-        /* Every change of a ready time signals the loop's wakeup fd, and this runs
-         * for every packet: keep an earlier deadline that is still ahead (its
-         * dispatch computes the next one) and only move it when needed. */
-        gint64 cur = g_source_get_ready_time(l->timer);
-        gint64 want = t == UINT64_MAX ? -1 : (gint64) MAX(t, now);
-        bool expired = cur >= 0 && (uint64_t) cur <= now;
-        if (want == cur || (!expired && cur >= 0 && (want < 0 || cur <= want)))
-                return;
-        g_source_set_ready_time(l->timer, want);
+        /* A plain field that the timer source's prepare() reads: this runs for
+         * every packet, and g_source_set_ready_time() would write the loop's
+         * wakeup eventfd each time (one more syscall and one more empty loop
+         * turn per packet, measurable in a request/response round trip). */
+        l->deadline = t == UINT64_MAX ? UINT64_MAX : MAX(t, now);
 }
 
 /* --- sending --- */
@@ -926,10 +928,34 @@ static void on_pto(n2p_link *l) {
         l->probes = 2;
 }
 
+static gboolean timer_prepare(GSource *source, gint *timeout) {
+        const n2p_link *l = ((link_timer *) source)->l;
+        uint64_t now = (uint64_t) g_source_get_time(source);
+
+        if (l->deadline == UINT64_MAX) {
+                *timeout = -1;
+                return FALSE;
+        }
+        if (l->deadline <= now) {
+                *timeout = 0;
+                return TRUE;
+        }
+        *timeout = (gint) MIN((l->deadline - now + 999) / 1000, (uint64_t) G_MAXINT);
+        return FALSE;
+}
+
+static gboolean timer_check(GSource *source) {
+        const n2p_link *l = ((link_timer *) source)->l;
+        return l->deadline != UINT64_MAX && l->deadline <= (uint64_t) g_source_get_time(source);
+}
+
 static gboolean timer_dispatch(GSource *source, GSourceFunc callback, gpointer userdata) {
-        n2p_link *l = userdata;
+        n2p_link *l = ((link_timer *) source)->l;
         uint64_t now = now_us();
-        gint64 fired = g_source_get_ready_time(source);
+
+        /* What follows re-arms it if anything is still due (a failed link sends
+         * nothing, so it does not spin). */
+        l->deadline = UINT64_MAX;
 
         if (l->unacked_eliciting > 0 && l->ack_deadline > 0 && now >= l->ack_deadline)
                 l->ack_now = true;
@@ -941,13 +967,12 @@ static gboolean timer_dispatch(GSource *source, GSourceFunc callback, gpointer u
                 l->path_blocked = false;   /* try again */
         link_send(l);
         maybe_writable(l);
-        /* Nothing re-armed it (a failed link sends nothing): do not spin. */
-        if (g_source_get_ready_time(source) == fired)
-                g_source_set_ready_time(source, -1);
         return G_SOURCE_CONTINUE;
 }
 
 static GSourceFuncs timer_funcs = {
+        .prepare = timer_prepare,
+        .check = timer_check,
         .dispatch = timer_dispatch,
 };
 
@@ -987,10 +1012,10 @@ n2p_link *n2p_link_new(const n2p_cipher *send, const n2p_cipher *recv, n2p_link_
         l->tokens = INITIAL_CWND;
         l->tokens_us = now_us();
 
-        l->timer = g_source_new(&timer_funcs, sizeof(GSource));
-        g_source_set_callback(l->timer, NULL, l, NULL);
+        l->deadline = UINT64_MAX;
+        l->timer = g_source_new(&timer_funcs, sizeof(link_timer));
+        ((link_timer *) l->timer)->l = l;
         g_source_set_priority(l->timer, G_PRIORITY_DEFAULT);
-        g_source_set_ready_time(l->timer, -1);
         g_source_attach(l->timer, NULL);
         return l;
 }

@@ -104,18 +104,36 @@ static bool maybe_done(n2p_relay *r) {
 static gboolean on_fd_in(gint fd, GIOCondition cond, gpointer userdata);
 static gboolean on_fd_out(gint fd, GIOCondition cond, gpointer userdata);
 
+/*
+ * g_unix_fd_add(), but the source may recurse: GLib then leaves its fd in the
+ * poll set while it is dispatched instead of taking it out and putting it back,
+ * which writes the loop's wakeup eventfd after every dispatch (one more
+ * syscall and one more empty loop turn per read). Nothing here runs a nested
+ * loop, so recursion never happens.
+ */
+static guint fd_watch(int fd, GIOCondition cond, GUnixFDSourceFunc fn, n2p_relay *r) {
+        GSource *s = g_unix_fd_source_new(fd, cond);
+        guint id;
+
+        g_source_set_can_recurse(s, TRUE);
+        g_source_set_callback(s, G_SOURCE_FUNC(fn), r, NULL);
+        id = g_source_attach(s, NULL);
+        g_source_unref(s);
+        return id;
+}
+
 static void update_sources(n2p_relay *r) {
         bool want_in = !r->sock_eof && n2p_stream_write_room(r->stream) > 0;
         bool want_out = out_len(r) > 0;
 
         if (want_in && r->in_source == 0)
-                r->in_source = g_unix_fd_add(r->fd, G_IO_IN, on_fd_in, r);
+                r->in_source = fd_watch(r->fd, G_IO_IN, on_fd_in, r);
         else if (!want_in && r->in_source != 0) {
                 g_source_remove(r->in_source);
                 r->in_source = 0;
         }
         if (want_out && r->out_source == 0)
-                r->out_source = g_unix_fd_add(r->fd, G_IO_OUT, on_fd_out, r);
+                r->out_source = fd_watch(r->fd, G_IO_OUT, on_fd_out, r);
         else if (!want_out && r->out_source != 0) {
                 g_source_remove(r->out_source);
                 r->out_source = 0;
