@@ -165,18 +165,18 @@ static int session_seal(n2p_session *s, uint8_t type, uint32_t id, const uint8_t
                 s->sq_start = 0;
         }
 
-        s->scratch[0] = type;
-        s->scratch[1] = 0;
-        n2p_put_be32(s->scratch + 2, id);
-        n2p_put_be32(s->scratch + 6, (uint32_t) plen);
-        if (plen > 0)
-                memcpy(s->scratch + N2P_FRAME_HEADER, payload, plen);
-
+        /* Over a carrier that seals, the frame is built in place; otherwise in
+         * scratch, then sealed into place. */
         uint8_t *rec = s->sendq + s->sq_end;
+        uint8_t *f = s->sealed_carrier ? rec + 2 : s->scratch;
         n2p_put_be16(rec, (uint16_t) (flen + tag));
-        if (s->sealed_carrier)
-                memcpy(rec + 2, s->scratch, flen);
-        else {
+        f[0] = type;
+        f[1] = 0;
+        n2p_put_be32(f + 2, id);
+        n2p_put_be32(f + 6, (uint32_t) plen);
+        if (plen > 0)
+                memcpy(f + N2P_FRAME_HEADER, payload, plen);
+        if (!s->sealed_carrier) {
                 r = n2p_cipher_encrypt(&s->send, rec, 2, s->scratch, flen, rec + 2);
                 if (r < 0)
                         return r;
