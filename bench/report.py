@@ -52,8 +52,8 @@ def main():
         row(f"{label}: vs direct socket", n, d, r, f">= {target}", r is not None and r >= target, "s")
         r2 = div(s, n)
         row(f"{label}: vs ssh-ng", n, s, r2, "> 1 (faster)", r2 is not None and r2 > 1, "s")
-        for m in ("direct", "ssh", "n2p"):
-            row(f"{label}: CPU seconds, whole machine, {m}", g(f"nix.{v}.{m}_cpu_s"), None, None,
+        for how in ("direct", "ssh", "n2p"):
+            row(f"{label}: CPU seconds, whole machine, {how}", g(f"nix.{v}.{how}_cpu_s"), None, None,
                 "(reported)", None, "s")
 
     for name, label in (("lan", "LAN"), ("rtt20", "20 ms RTT")):
