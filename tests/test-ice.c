@@ -562,6 +562,39 @@ static void test_datagram_mode(void) {
         live_end(ctx);
 }
 
+enum {
+        RUN_N = 20,
+        RUN_LEN = 1000,
+};
+
+static bool b_got_run(peer *a, peer *b) {
+        return b->rx_off >= RUN_N * RUN_LEN;
+}
+
+/* A run of equal datagrams sent in one loop turn leaves as one GSO batch and,
+ * with UDP_GRO on the pair's socket, arrives as fewer, larger buffers: the
+ * link splits them again by the lengths in its headers. */
+static void test_datagram_runs_coalesced(void) {
+        GMainContext *ctx = live_begin();
+        peer a = { 0 }, b = { 0 };
+        uint8_t msg[RUN_LEN];
+
+        connect_pair(ctx, false, &a, &b);
+        for (size_t k = 0; k < RUN_N; k++) {
+                for (size_t i = 0; i < sizeof msg; i++)
+                        msg[i] = pattern(k * RUN_LEN + i);
+                g_assert_cmpint(n2p_ice_send(a.ice, msg, sizeof msg), ==, (ssize_t) sizeof msg);
+        }
+        g_assert_true(run_until(ctx, b_got_run, &a, &b, WAIT_MS));
+        g_assert_cmpuint(b.rx_off, ==, RUN_N * RUN_LEN);
+        g_assert_cmpuint(b.rx_bad, ==, 0);
+        g_assert_cmpuint(b.n_datagrams, <, RUN_N);
+
+        free_peer(&a);
+        free_peer(&b);
+        live_end(ctx);
+}
+
 static uint16_t unused_udp_port(void) {
         struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t sl = sizeof sin;
@@ -664,6 +697,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/ice/agent/bad-args", test_free_null_and_bad_args);
         g_test_add_func("/ice/agent/reliable-transfer", test_reliable_transfer);
         g_test_add_func("/ice/agent/datagram-mode", test_datagram_mode);
+        g_test_add_func("/ice/agent/datagram-runs-coalesced", test_datagram_runs_coalesced);
         g_test_add_func("/ice/agent/unanswered-peer-fails", test_unanswered_peer_fails);
         g_test_add_func("/ice/agent/vanished-peer-fails", test_vanished_peer_fails);
 
