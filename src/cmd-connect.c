@@ -711,6 +711,7 @@ static void status_text(GString *out, void *userdata) {
         if (!a || !a->connected || !a->session)
                 return;
         g_string_append_printf(out, "  pair         %s <-> %s\n", n2p_ice_local_type(a->ice), n2p_ice_remote_type(a->ice));
+        g_string_append_printf(out, "  cipher       %s\n", n2p_link_cipher(a->link));
         g_string_append_printf(out, "  rtt          %.1f ms\n", n2p_session_rtt_us(a->session) / 1000.0);
         g_string_append_printf(out, "  sent         %" G_GUINT64_FORMAT " bytes\n", n2p_session_bytes_sent(a->session));
         g_string_append_printf(out, "  received     %" G_GUINT64_FORMAT " bytes\n", n2p_session_bytes_received(a->session));

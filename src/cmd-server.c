@@ -73,7 +73,7 @@ typedef struct Session {
         bool have_stats;
         uint32_t rtt_us, streams;
         uint64_t sent, received;
-        char local_type[33], remote_type[33];
+        char local_type[33], remote_type[33], cipher[33];   /* cipher: what the worker seals with */
 } Session;
 
 struct Server {
@@ -268,8 +268,9 @@ static bool get_text(const uint8_t *buf, size_t n, size_t *off, char out[33]) {
 
 static void parse_stats(Session *s, const uint8_t *buf, size_t n) {
         size_t off = N2P_CTL_STATS_FIXED;
-        char lt[33], rt[33];
-        if (n < N2P_CTL_STATS_FIXED || !get_text(buf, n, &off, lt) || !get_text(buf, n, &off, rt))
+        char lt[33], rt[33], cipher[33];
+        if (n < N2P_CTL_STATS_FIXED || !get_text(buf, n, &off, lt) || !get_text(buf, n, &off, rt) ||
+            !get_text(buf, n, &off, cipher))
                 return;
         s->rtt_us = n2p_get_be32(buf + 1);
         s->sent = n2p_get_be64(buf + 5);
@@ -277,6 +278,7 @@ static void parse_stats(Session *s, const uint8_t *buf, size_t n) {
         s->streams = n2p_get_be32(buf + 21);
         memcpy(s->local_type, lt, sizeof lt);
         memcpy(s->remote_type, rt, sizeof rt);
+        memcpy(s->cipher, cipher, sizeof cipher);
         s->have_stats = true;
 }
 
@@ -705,6 +707,7 @@ static void status_text(GString *out, void *userdata) {
                         continue;
                 }
                 g_string_append_printf(out, "    pair       %s <-> %s\n", s->local_type, s->remote_type);
+                g_string_append_printf(out, "    cipher     %s\n", s->cipher);
                 if (s->rtt_us)
                         g_string_append_printf(out, "    rtt        %.1f ms\n", s->rtt_us / 1000.0);
                 g_string_append_printf(out, "    sent       %" G_GUINT64_FORMAT " bytes\n", s->sent);

@@ -1057,6 +1057,12 @@ void n2p_link_path_writable(n2p_link *l) {
         maybe_writable(l);
 }
 
+const char *n2p_link_cipher(const n2p_link *l) {
+        if (!l)
+                return "none";
+        return l->aes_local && l->aes_peer ? "aes-256-gcm" : "chacha20-poly1305";
+}
+
 size_t n2p_link_unacked(const n2p_link *l) {
         return l ? (size_t) (l->snd_end - l->snd_una) : 0;
 }

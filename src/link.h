@@ -85,6 +85,9 @@ int n2p_link_input(n2p_link *l, const uint8_t *buf, size_t len);
 /* The path takes datagrams again after -EAGAIN. */
 void n2p_link_path_writable(n2p_link *l);
 
+/* The cipher this end seals with: "aes-256-gcm" or "chacha20-poly1305". */
+const char *n2p_link_cipher(const n2p_link *l);
+
 /* Bytes written but not yet acknowledged by the peer. */
 size_t n2p_link_unacked(const n2p_link *l);
 

@@ -323,7 +323,7 @@ static void put_text(uint8_t *buf, size_t *off, const char *t) {
 /* What `n2pctl status` shows about this session, for the server to keep. */
 static gboolean on_stats_timer(gpointer userdata) {
         Worker *w = userdata;
-        uint8_t msg[N2P_CTL_STATS_FIXED + 2 * 33];
+        uint8_t msg[N2P_CTL_STATS_FIXED + 3 * 33];
         size_t off = 0;
 
         if (!w->session)
@@ -336,6 +336,7 @@ static gboolean on_stats_timer(gpointer userdata) {
         off += 24;
         put_text(msg, &off, n2p_ice_local_type(w->ice));
         put_text(msg, &off, n2p_ice_remote_type(w->ice));
+        put_text(msg, &off, n2p_link_cipher(w->link));
         send_ctl(w, msg, off);
         return G_SOURCE_CONTINUE;
 }

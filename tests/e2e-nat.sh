@@ -33,7 +33,8 @@
 # | 4    | symmetric     | symmetric     | relay                             |
 # | 5    | cone          | cone, +50 ms  | direct                            |
 # | 6    | cone          | cone, restart | a new session for the next copy   |
-# plus: n2pctl status, dead peer noticed within 12 s, rendezvous down, wrong TURN
+# plus: n2pctl status (pair, rtt, cipher: AES-256-GCM both ways, or ChaCha20-Poly1305
+# both ways when one end sets N2P_NO_AES), dead peer noticed within 12 s, rendezvous down, wrong TURN
 # password. Cells 2-6 use the SHORT address and --rendezvous on both sides.
 #
 # Run by `meson test --suite e2e e2e-nat` (N2P_BUILD, N2P_SOURCE set) or by hand
@@ -155,7 +156,9 @@ client_up() {
         local name=$1 addr=$2 t0
         shift 2
         t0=$(now)
-        n2p_start "$name" ha "$BIN" connect "$addr" --socket "$R/run/$name.sock" --one-time-key "$@"
+        # CLIENT_ENV: VAR=VALUE words for the client only
+        # shellcheck disable=SC2086
+        n2p_start "$name" ha env ${CLIENT_ENV:-} "$BIN" connect "$addr" --socket "$R/run/$name.sock" --one-time-key "$@"
         local i
         for ((i = 0; i < 1000; i++)); do   # 20 s
                 grep -q '^unix:' "$R/n2p/$name.out" && break
@@ -284,12 +287,32 @@ cell_run() {
 }
 cell_end() { n2p_stop "c$1"; n2p_stop "s$1"; }
 
+# SERVER_HOST: `n2pctl status` there, once the worker's report (every second)
+# covers the copies: over 100 kB received
+server_status_after_copies() {
+        local i st=
+        for ((i = 0; i < 40; i++)); do
+                st=$(XDG_RUNTIME_DIR=$R/xdg/$1 timeout 10 "$BIN" status 2>&1) || { echo "$st"; fail "n2pctl status (server) failed"; }
+                grep -qE 'received +[1-9][0-9]{5,} bytes' <<<"$st" && break
+                sleep 0.1
+        done
+        echo "$st"
+}
+
 t_cell1() {
         fresh
         # hc and ha share ra's LAN; no rendezvous, STUN or TURN given to anyone
-        cell_run 1 "same LAN" "same LAN, no servers" host hc short
+        # the client keeps to ChaCha20-Poly1305 (as on a CPU without AES-NI): so
+        # must the server's worker, which would otherwise use AES-256-GCM
+        CLIENT_ENV=N2P_NO_AES=1 cell_run 1 "same LAN" "same LAN, no servers" host hc short
         local ready; ready=$(cat "$R/n2p/c1.ready")
         [ "$ready" -lt 3000 ] || fail "LAN connection took $ready ms (defaults must not add seconds)"
+        local st
+        st=$(XDG_RUNTIME_DIR=$R/xdg/ha timeout 10 "$BIN" status 2>&1) || { echo "$st"; fail "n2pctl status failed"; }
+        grep -qE 'cipher +chacha20-poly1305' <<<"$st" || { echo "$st"; fail "client with N2P_NO_AES=1 is not on chacha20-poly1305"; }
+        st=$(server_status_after_copies hc)
+        grep -qE 'cipher +chacha20-poly1305' <<<"$st" || { echo "$st"; fail "server seals with something else than its peer opens"; }
+        detail "connect -> unix: $ready ms; N2P_NO_AES=1 on the client: both ends on chacha20-poly1305"
         cell_end 1
 }
 
@@ -306,6 +329,10 @@ t_cell2() {
         grep -qE 'sent +[1-9][0-9]* bytes' <<<"$st" || fail "status shows no bytes sent"
         grep -qE 'streams +[0-9]+' <<<"$st" || fail "status shows no streams line"
         grep -q "client of $(cat "$R/server.short")" <<<"$st" || fail "status does not name the peer's key"
+        # both CPUs are this one: AES-256-GCM when it has AES-NI and PCLMUL (libsodium's test)
+        local cipher=chacha20-poly1305
+        grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo && cipher=aes-256-gcm
+        grep -qE "cipher +$cipher" <<<"$st" || fail "client status shows no 'cipher $cipher'"
         # and on the server side: the session with this client's key, and its pair
         local ck
         ck=$(sed -n 's/.*handshake from \(n2p1[a-z2-7]*\).*/\1/p' "$R/n2p/s2.err" | tail -n1)
@@ -319,6 +346,8 @@ t_cell2() {
         echo "$st"
         grep -q "session $ck" <<<"$st" || fail "server status shows no session with $ck"
         grep -qE 'pair +(host|srflx|prflx) <-> (host|srflx|prflx)' <<<"$st" || fail "server status shows no direct pair"
+        st=$(server_status_after_copies hb)
+        grep -qE "cipher +$cipher" <<<"$st" || { echo "$st"; fail "server status shows no 'cipher $cipher'"; }
         detail "server status:$(grep -E 'pair ' <<<"$st" | head -n1 | tr -s ' ')"
         cell_end 2
 }

@@ -330,8 +330,13 @@ static void test_cipher_agreed(void) {
                 /* the first flight went out before any ACK: ChaCha20-Poly1305 */
                 g_assert_cmpuint(st.packets_sent_aes, >, st.packets_sent / 2);
                 g_assert_cmpuint(st.packets_sent_aes, <, st.packets_sent);
+                g_assert_cmpstr(n2p_link_cipher(p->a.link), ==, "aes-256-gcm");
+                /* b sent only ACKs, which nobody acknowledges: it never heard
+                 * a's flag, so it still seals with ChaCha20-Poly1305 */
+                g_assert_cmpstr(n2p_link_cipher(p->b.link), ==, "chacha20-poly1305");
         } else {
                 g_assert_cmpuint(st.packets_sent_aes, ==, 0);
+                g_assert_cmpstr(n2p_link_cipher(p->a.link), ==, "chacha20-poly1305");
         }
         g_assert_cmpuint(st.packets_dropped, ==, 0);
         n2p_link_get_stats(p->b.link, &st);
@@ -365,6 +370,8 @@ static void test_cipher_peer_without_aes(void) {
         n2p_link_get_stats(p->b.link, &st);
         g_assert_cmpuint(st.packets_sent_aes, ==, 0);
         g_assert_cmpuint(st.packets_dropped, ==, 0);
+        g_assert_cmpstr(n2p_link_cipher(p->a.link), ==, "chacha20-poly1305");
+        g_assert_cmpstr(n2p_link_cipher(p->b.link), ==, "chacha20-poly1305");
         pipe_free(p);
 }
 
