@@ -436,6 +436,12 @@ static void fail(n2p_link *l, int error) {
                 l->error = error;
 }
 
+/* AES-256-GCM's 96-bit nonce: the packet number, big-endian, zero-padded. */
+static void aes_nonce(uint8_t npub[crypto_aead_aes256gcm_NPUBBYTES], uint64_t pn) {
+        memset(npub, 0, crypto_aead_aes256gcm_NPUBBYTES);
+        n2p_put_be64(npub + 4, pn);
+}
+
 /* Builds datagram pn around the frames in p[0..len) into d. */
 static int seal(n2p_link *l, uint64_t pn, const uint8_t *p, size_t len, uint8_t *d) {
         bool aes = l->aes_local && l->aes_peer;
@@ -445,10 +451,10 @@ static int seal(n2p_link *l, uint64_t pn, const uint8_t *p, size_t len, uint8_t 
         n2p_put_be64(d + 1, pn);
         n2p_put_be16(d + 9, (uint16_t) (len + N2P_LINK_OVERHEAD));
         if (aes) {
-                uint8_t npub[crypto_aead_aes256gcm_NPUBBYTES] = { 0 };
+                uint8_t npub[crypto_aead_aes256gcm_NPUBBYTES];
                 if (pn == UINT64_MAX)
                         return -EOVERFLOW;
-                n2p_put_be64(npub + 4, pn);
+                aes_nonce(npub, pn);
                 crypto_aead_aes256gcm_encrypt_afternm(d + N2P_LINK_HEADER, NULL, p, len, d, N2P_LINK_HEADER,
                                                       NULL, npub, &l->tx_aes);
                 l->stats.packets_sent_aes++;
@@ -873,8 +879,8 @@ static int input_one(n2p_link *l, const uint8_t *buf, size_t len, uint64_t now) 
                                           len - N2P_LINK_HEADER, l->plain);
                 sodium_memzero(&dec, sizeof dec);
         } else if (buf[0] == N2P_LINK_PKT_AES && l->aes_local) {
-                uint8_t npub[crypto_aead_aes256gcm_NPUBBYTES] = { 0 };
-                n2p_put_be64(npub + 4, pn);
+                uint8_t npub[crypto_aead_aes256gcm_NPUBBYTES];
+                aes_nonce(npub, pn);
                 r = crypto_aead_aes256gcm_decrypt_afternm(l->plain, NULL, NULL, buf + N2P_LINK_HEADER,
                                                           len - N2P_LINK_HEADER, buf, N2P_LINK_HEADER,
                                                           npub, &l->rx_aes);
