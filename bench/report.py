@@ -63,9 +63,9 @@ def main():
             return None
         return statistics.median(x / y for x, y in zip(a, b))
 
-    for v, label, target in (("BIG", f"nix copy, 1 path of {int(g('bigmb') or 1024)} MiB", 0.85),
-                             ("SMALL", "nix copy, 10,000 small files", 0.85),
-                             ("WIDE", "nix copy, wide closure of 1,000 paths", 0.9)):
+    for v, label, target in (("BIG", f"nix copy, 1 path of {int(g('nix.big_mb') or 1024)} MiB", 0.85),
+                             ("SMALL", f"nix copy, {int(g('nix.small_n') or 10000):,} small files", 0.85),
+                             ("WIDE", f"nix copy, wide closure of {int(g('nix.wide_n') or 1000):,} paths", 0.9)):
         n, d, s = g(f"nix.{v}.n2p_s"), g(f"nix.{v}.direct_s"), g(f"nix.{v}.ssh_s")
         r = paired(f"nix.{v}.direct_runs", f"nix.{v}.n2p_runs")
         if r is None:
